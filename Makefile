@@ -1,0 +1,45 @@
+# Pilotage — the two commands: `make run` and `make test`. Only Python 3.11+ is assumed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck format migrate bench-gateway clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Install everything, then start the database, the three services and the gateway.
+run: $(STAMP)
+	$(BIN)/pilotage up
+
+## Install everything, then run the whole test suite.
+test: $(STAMP)
+	$(BIN)/pytest
+
+## The static checks CI runs besides the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrate: $(STAMP)
+	$(BIN)/pilotage migrate
+
+## Benchmarks (not tests): each starts what it needs and ends with `ratio: <number>`.
+bench-gateway: $(STAMP)
+	$(BIN)/python -m bench.gateway
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The ``pilotage`` command: run the platform, migrate, manage keys."""

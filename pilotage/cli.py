@@ -1,0 +1,151 @@
+"""``pilotage``: run the platform and administer it.
+
+pilotage up          database, migrations, the three services and the gateway; Ctrl-C stops all
+pilotage migrate     apply every schema's migrations
+pilotage db-url      print the database URL in use
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+from types import FrameType
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from pilotage import migrate
+from pilotage.supervisor import StartupError, Supervisor, child_environment
+from shared.db import plain_url
+from shared.embedded_postgres import resolve_database_url, stop_embedded_server
+from shared.settings import Settings
+
+
+def _redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _database_url(settings: Settings) -> str:
+    try:
+        return resolve_database_url(settings.database_url, settings.data_dir)
+    except Exception as exc:
+        raise StartupError(f"Could not start the embedded PostgreSQL in {settings.data_dir}: {exc}") from exc
+
+
+def _check_database(url: str) -> None:
+    async def probe() -> None:
+        connection = await asyncpg.connect(plain_url(url), timeout=5)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        raise StartupError(f"Cannot reach the database at {_redacted(url)}: {exc}. Check DATABASE_URL.") from exc
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = Settings()
+    host = args.host or settings.host
+    ports = {
+        "strategy": args.strategy_port or settings.strategy_port,
+        "kpi": args.kpi_port or settings.kpi_port,
+        "talent": args.talent_port or settings.talent_port,
+        "gateway": args.gateway_port or settings.gateway_port,
+    }
+    embedded = settings.database_url is None
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    supervisor: Supervisor | None = None
+    try:
+        probe = Supervisor(host=host, ports=ports, env={})
+        probe.check_ports()
+        url = _database_url(settings)
+        _check_database(url)
+        print(f"database  {_redacted(url)}" + ("  (embedded)" if embedded else ""), flush=True)
+        migrate.upgrade(url)
+        supervisor = Supervisor(host=host, ports=ports, env=child_environment(url, host, ports), workers=args.workers)
+        supervisor.start()
+        supervisor.wait_ready(timeout=args.ready_timeout)
+        for name in ("gateway", "strategy", "kpi", "talent"):
+            print(f"{name:<9} http://{host}:{ports[name]}", flush=True)
+        print(f"ready — API docs at http://{host}:{ports['gateway']}/docs; Ctrl-C stops everything.", flush=True)
+        while not stop.wait(0.5):
+            exited = supervisor.first_exited()
+            if exited is not None:
+                raise StartupError(f"The {exited.name} process exited unexpectedly (code {exited.popen.returncode}).")
+        return 0
+    except StartupError as exc:
+        print(f"pilotage: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        if embedded:
+            stop_embedded_server(settings.data_dir)
+        print("stopped", flush=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        url = _database_url(settings)
+        _check_database(url)
+    except StartupError as exc:
+        print(f"pilotage: {exc}", file=sys.stderr)
+        return 1
+    if args.downgrade:
+        migrate.downgrade(url, args.downgrade)
+    else:
+        migrate.upgrade(url, args.revision)
+    return 0
+
+
+def cmd_db_url(_args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        url = _database_url(settings)
+    except StartupError as exc:
+        print(f"pilotage: {exc}", file=sys.stderr)
+        return 1
+    print(plain_url(url))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pilotage", description="Run and administer Pilotage.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="Start the database, the three services and the gateway.")
+    up.add_argument("--host", help="Interface to listen on (PILOTAGE_HOST, default 127.0.0.1).")
+    for name in ("gateway", "strategy", "kpi", "talent"):
+        up.add_argument(f"--{name}-port", type=int, help=f"Port of the {name} (PILOTAGE_{name.upper()}_PORT).")
+    up.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per service.")
+    up.add_argument("--ready-timeout", type=float, default=60.0, help="Seconds to wait for readiness.")
+    up.set_defaults(handler=cmd_up)
+
+    mig = commands.add_parser("migrate", help="Apply the migrations of every schema.")
+    mig.add_argument("revision", nargs="?", default="head", help="Target revision (default: head).")
+    mig.add_argument("--downgrade", metavar="REVISION", help="Downgrade to REVISION instead (e.g. base).")
+    mig.set_defaults(handler=cmd_migrate)
+
+    dbu = commands.add_parser("db-url", help="Print the database URL (starts the embedded server if needed).")
+    dbu.set_defaults(handler=cmd_db_url)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

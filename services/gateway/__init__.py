@@ -1,0 +1,1 @@
+"""Gateway: the single entry point — authentication, routing to the services, alignment views."""

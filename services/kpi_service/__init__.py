@@ -1,0 +1,1 @@
+"""KPI service: KPI definitions, targets and thresholds, measurements, status, trends and rollups."""

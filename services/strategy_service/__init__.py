@@ -1,0 +1,1 @@
+"""Strategy service: objectives aligned company → department → team, key results, check-ins, progress."""

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from shared.settings import Settings
+
+SERVICE = "strategy"
+SCHEMA = "strategy"
+
+
+class StrategySettings(Settings):
+    pass
+
+
+@lru_cache
+def get_settings() -> StrategySettings:
+    return StrategySettings()

@@ -1,0 +1,15 @@
+"""The strategy service application: ``uvicorn services.strategy_service.main:app``."""
+
+from __future__ import annotations
+
+from services.strategy_service.config import SERVICE, get_settings
+from services.strategy_service.router import router
+from shared.app import create_app
+
+app = create_app(
+    service=SERVICE,
+    title="Pilotage strategy service",
+    description="Objectives, key results, check-ins and progress.",
+    settings=get_settings(),
+    routers=[router],
+)

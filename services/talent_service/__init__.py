@@ -1,0 +1,1 @@
+"""Talent service: org units, people, skills, trainings, engagement and HR indicators."""

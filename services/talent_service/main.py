@@ -1,0 +1,15 @@
+"""The talent service application: ``uvicorn services.talent_service.main:app``."""
+
+from __future__ import annotations
+
+from services.talent_service.config import SERVICE, get_settings
+from services.talent_service.router import router
+from shared.app import create_app
+
+app = create_app(
+    service=SERVICE,
+    title="Pilotage talent service",
+    description="Org units, people, skills, trainings, engagement and HR indicators.",
+    settings=get_settings(),
+    routers=[router],
+)

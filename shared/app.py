@@ -1,0 +1,87 @@
+"""``create_app()``: the one way a Pilotage service builds its FastAPI application.
+
+It wires what every service needs so that no service can forget it: problem+json errors, request
+ids, the body limit, health and readiness, the database (engine created at start-up, disposed at
+shutdown), operation ids of the form ``tag:name``, and the shared OpenAPI error responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from shared.db import Database
+from shared.embedded_postgres import resolve_database_url
+from shared.errors import install_problem_handlers, problem_responses
+from shared.health import health_router
+from shared.limits import BodyLimitMiddleware
+from shared.observability import RequestIdMiddleware, configure_logging
+from shared.settings import Settings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+VERSION = "0.1.0"
+
+
+def operation_id(route: APIRoute) -> str:
+    """``tag:name`` — stable, unique and readable in generated clients (``kpis:get_kpi``)."""
+    if not route.tags:
+        raise ValueError(f"route {route.path} has no tag")
+    return f"{route.tags[0]}:{route.name}"
+
+
+async def open_database(settings: Settings, service: str) -> Database:
+    url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
+    return Database(url, settings, application_name=f"pilotage-{service}")
+
+
+def create_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    settings: Settings,
+    routers: Sequence[APIRouter],
+    lifespans: Sequence[Lifespan] = (),
+    uses_database: bool = True,
+    middleware: Sequence[tuple[Any, dict[str, Any]]] = (),
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, service)
+        async with AsyncExitStack() as stack:
+            if uses_database:
+                if getattr(app.state, "database", None) is None:  # tests bind their own beforehand
+                    app.state.database = await open_database(settings, service)
+                    stack.push_async_callback(app.state.database.dispose)
+                app.state.readiness_checks.setdefault("database", app.state.database.ping)
+            for extra in lifespans:
+                await stack.enter_async_context(extra(app))
+            yield
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=VERSION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        responses=problem_responses(400, 413, 422, 500),
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.readiness_checks = {}
+    install_problem_handlers(app)
+    app.include_router(health_router(service))
+    for router in routers:
+        app.include_router(router)
+    for cls, options in middleware:
+        app.add_middleware(cls, **options)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

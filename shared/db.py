@@ -1,0 +1,98 @@
+"""Async engine and the session dependency.
+
+The session dependency owns the transaction: it commits when the request handler returns and rolls
+back when it raises. Services never commit. ``SessionDep`` is what routes ask for::
+
+    async def get_kpi(session: SessionDep, ...) -> KpiPublic: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.settings import Settings
+
+_DRIVER_ALIASES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2"}
+
+
+def async_url(url: str | URL) -> URL:
+    """The same database, addressed through asyncpg."""
+    parsed = make_url(url)
+    if parsed.drivername not in _DRIVER_ALIASES:
+        raise ValueError(f"not a PostgreSQL URL: {parsed.drivername}")
+    return parsed.set(drivername="postgresql+asyncpg")
+
+
+def plain_url(url: str | URL) -> str:
+    """The URL as libpq and asyncpg spell it (``postgresql://``), password included."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Database:
+    """One engine and session factory for a service process."""
+
+    def __init__(self, url: str | URL, settings: Settings, *, application_name: str = "pilotage") -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={
+                "timeout": settings.db_connect_timeout,
+                "server_settings": {
+                    "application_name": application_name,
+                    "statement_timeout": str(settings.db_statement_timeout_ms),
+                },
+            },
+        )
+        self._connect_timeout = settings.db_connect_timeout
+        self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    def bind_to(self, connection: AsyncConnection) -> None:
+        """Make every session join ``connection`` (tests wrap each test in an outer transaction)."""
+        self.sessionmaker = async_sessionmaker(
+            bind=connection,
+            class_=AsyncSession,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+        )
+
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            else:
+                await session.commit()
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query within the connect timeout."""
+        async with asyncio.timeout(self._connect_timeout), self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def database_from(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in database_from(request).session():
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]

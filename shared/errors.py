@@ -1,0 +1,338 @@
+"""RFC 9457 problem details for every error a Pilotage service returns.
+
+Raise a :class:`ProblemError` subclass anywhere in a request; :func:`install_problem_handlers`
+turns it, and every error FastAPI or Starlette produce on their own (validation, unknown route,
+wrong method, malformed JSON, unhandled exceptions), into ``application/problem+json``::
+
+    raise NotFound(f"No KPI {key!r}.")
+    raise UnprocessableContent("Targets overlap.", errors=[FieldError(pointer="/targets/1", ...)])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar, Literal
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Send
+
+logger = logging.getLogger("pilotage.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:pilotage:problem:"
+
+
+class FieldError(BaseModel):
+    """One reason a request was refused, located by a JSON pointer into the body or by parameter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    location: Literal["body", "query", "path", "header", "cookie"] = "body"
+    pointer: str | None = Field(
+        default=None, description="JSON pointer (RFC 6901) into the request body, e.g. `/points/17/ts`."
+    )
+    parameter: str | None = Field(default=None, description="Name of the query, path or header parameter.")
+    message: str
+    code: str = Field(description="Machine-readable reason, e.g. `missing`, `too_large`, `unknown_kpi`.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(examples=[f"{PROBLEM_TYPE_PREFIX}validation-error"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemResponse(Response):
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class ProblemError(StarletteHTTPException):
+    """Base of every error a route raises on purpose. Subclasses fix status and type."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(self.status, detail, dict(headers) if headers else None)
+        self.errors = list(errors) if errors else None
+
+    @property
+    def title(self) -> str:
+        return status_title(self.status)
+
+
+def status_title(status: int) -> str:
+    """The reason phrase, as RFC 9110 names it."""
+    return _RFC9110_TITLES.get(status) or HTTPStatus(status).phrase
+
+
+_RFC9110_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+class BadRequest(ProblemError):
+    status = 400
+    slug = "bad-request"
+
+
+class Unauthorized(ProblemError):
+    status = 401
+    slug = "unauthorized"
+
+
+class Forbidden(ProblemError):
+    status = 403
+    slug = "forbidden"
+
+
+class NotFound(ProblemError):
+    status = 404
+    slug = "not-found"
+
+
+class Conflict(ProblemError):
+    status = 409
+    slug = "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status = 412
+    slug = "precondition-failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    slug = "payload-too-large"
+
+
+class UnprocessableContent(ProblemError):
+    status = 422
+    slug = "validation-error"
+
+
+class PreconditionRequired(ProblemError):
+    status = 428
+    slug = "precondition-required"
+
+
+class TooManyRequests(ProblemError):
+    status = 429
+    slug = "rate-limited"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    slug = "service-unavailable"
+
+
+class GatewayTimeout(ProblemError):
+    status = 504
+    slug = "gateway-timeout"
+
+
+_SLUG_BY_STATUS = {cls.status: cls.slug for cls in ProblemError.__subclasses__()}
+_SLUG_BY_STATUS[405] = "method-not-allowed"
+
+
+def problem_body(
+    status: int,
+    detail: str | None = None,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: Iterable[FieldError] | None = None,
+    instance: str | None = None,
+) -> dict[str, Any]:
+    from shared.observability import current_request_id  # late: observability imports errors
+
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + (slug or _SLUG_BY_STATUS.get(status, "error")),
+        "title": title or status_title(status),
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    if errors is not None:
+        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
+    return body
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    slug: str | None = None,
+    errors: Iterable[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+    instance: str | None = None,
+) -> ProblemResponse:
+    """A problem+json response, usable as an ASGI app by pure-ASGI middleware too."""
+    return ProblemResponse(
+        problem_body(status, detail, slug=slug, errors=errors, instance=instance),
+        status_code=status,
+        headers=dict(headers) if headers else None,
+    )
+
+
+async def send_problem(send: Send, status: int, detail: str, **kwargs: Any) -> None:
+    """Send a complete problem response from pure-ASGI code that has no ``receive`` to hand."""
+    response = problem_response(status, detail, **kwargs)
+    await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def json_pointer(parts: Iterable[Any]) -> str:
+    """RFC 6901 pointer for a path of keys and indexes."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def field_errors_from_validation(errors: Sequence[Any]) -> list[FieldError]:
+    """Translate pydantic/FastAPI validation errors into located field errors."""
+    result: list[FieldError] = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        where = loc[0] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else "body"
+        rest = loc[1:] if loc and loc[0] == where else loc
+        message = str(error.get("msg", "Invalid value."))
+        code = str(error.get("type", "invalid"))
+        if where == "body":
+            result.append(FieldError(location="body", pointer=json_pointer(rest), message=message, code=code))
+        else:
+            name = ".".join(str(p) for p in rest) or None
+            result.append(FieldError(location=where, parameter=name, message=message, code=code))
+    return result
+
+
+def _request_instance(request: Request) -> str:
+    return request.url.path
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return ProblemResponse(
+        problem_body(exc.status, exc.detail, slug=exc.slug, errors=exc.errors, instance=_request_instance(request)),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
+    if exc.status_code == 404 and detail is None:
+        detail = f"No route matches {request.url.path}."
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    return ProblemResponse(
+        problem_body(exc.status_code, detail, instance=_request_instance(request)),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
+    malformed = [e for e in raw if e.get("type") == "json_invalid"]
+    if malformed:
+        ctx = malformed[0].get("ctx") or {}
+        position = malformed[0].get("loc", ("body", 0))[-1]
+        return problem_response(
+            400,
+            f"The request body is not valid JSON: {ctx.get('error', 'decode error')} at character {position}.",
+            slug="malformed-json",
+            instance=_request_instance(request),
+        )
+    return problem_response(
+        422,
+        "The request is not valid; see `errors` for each field.",
+        slug=UnprocessableContent.slug,
+        errors=field_errors_from_validation(raw),
+        instance=_request_instance(request),
+    )
+
+
+def _is_connection_failure(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc, InterfaceError | OperationalError)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    if _is_connection_failure(exc):
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        return problem_response(
+            503,
+            "The database is unavailable; retry shortly.",
+            headers={"Retry-After": "2"},
+            instance=_request_instance(request),
+        )
+    return await _on_unhandled(request, exc)
+
+
+async def _on_os_error(request: Request, exc: Exception) -> Response:
+    # asyncpg raises plain OSError (connection refused, socket gone) while the pool reconnects.
+    logger.warning("dependency unreachable: %r", exc)
+    return problem_response(
+        503,
+        "A dependency is unavailable; retry shortly.",
+        headers={"Retry-After": "2"},
+        instance=_request_instance(request),
+    )
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> Response:
+    from shared.observability import REQUEST_ID_HEADER, current_request_id
+
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    request_id = current_request_id()
+    return problem_response(
+        500,
+        "An unexpected error occurred; it has been logged.",
+        instance=_request_instance(request),
+        headers={REQUEST_ID_HEADER: request_id} if request_id else None,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ResponseValidationError, _on_unhandled)
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(ConnectionError, _on_os_error)
+    app.add_exception_handler(Exception, _on_unhandled)
+
+
+PROBLEM_RESPONSE_DOC: dict[str, Any] = {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem+json for the given statuses."""
+    return {status: {**PROBLEM_RESPONSE_DOC, "description": status_title(status)} for status in statuses}

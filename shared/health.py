@@ -1,0 +1,77 @@
+"""``/healthz`` (the process is alive) and ``/readyz`` (it can serve: its checks pass).
+
+A service registers readiness checks by name on ``app.state.readiness_checks``; each is an async
+callable that raises when its dependency is not usable. The database check is registered by
+:func:`shared.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+logger = logging.getLogger("pilotage.health")
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+CHECK_TIMEOUT = 3.0
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    service: str
+
+
+class CheckResult(BaseModel):
+    status: Literal["ok", "failing"]
+    detail: str | None = None
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    service: str
+    checks: dict[str, CheckResult]
+
+
+async def _run_check(check: ReadinessCheck) -> CheckResult:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await check()
+    except Exception as exc:  # any failure means "not ready"; the reason is reported, not raised
+        logger.warning("readiness check failed: %r", exc)
+        return CheckResult(status="failing", detail=f"{exc.__class__.__name__}: {exc}"[:300])
+    return CheckResult(status="ok")
+
+
+async def run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, CheckResult]:
+    names = list(checks)
+    results = await asyncio.gather(*(_run_check(checks[n]) for n in names))
+    return dict(zip(names, results, strict=True))
+
+
+def health_router(service: str) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", response_model=Health, summary="Liveness: the process answers.")
+    async def healthz() -> Health:
+        return Health(service=service)
+
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        summary="Readiness: every dependency answers.",
+        responses={503: {"model": Readiness, "description": "A dependency is failing."}},
+    )
+    async def readyz(request: Request, response: Response) -> Readiness:
+        results = await run_checks(request.app.state.readiness_checks)
+        ready = all(r.status == "ok" for r in results.values())
+        if not ready:
+            response.status_code = 503
+            response.headers["Retry-After"] = "2"
+        return Readiness(status="ready" if ready else "not_ready", service=service, checks=results)
+
+    return router

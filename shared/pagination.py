@@ -1,0 +1,115 @@
+"""Cursor (keyset) pagination.
+
+A list route takes ``PageParams`` and returns ``Page[ItemModel]``; :func:`paginate` applies the
+cursor to a statement ordered by unique columns, so pages are stable under concurrent inserts::
+
+    async def list_kpis(session: SessionDep, page: PageParams) -> Page[KpiPublic]:
+        return await paginate(session, select(Kpi), (col(Kpi.created_at), col(Kpi.id)), page, KpiPublic)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar, cast
+
+import orjson
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Mapped
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from shared.errors import BadRequest, FieldError
+
+T = TypeVar("T")
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int
+    cursor: str | None
+
+
+def _page_request(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")] = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, cursor=cursor)
+
+
+PageParams = Annotated[PageRequest, Depends(_page_request)]
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, uuid.UUID | dt.datetime | dt.date):
+        return str(value)
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = orjson.dumps([_encode_value(v) for v in values])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _invalid_cursor() -> BadRequest:
+    return BadRequest(
+        "The cursor is not one this API issued.",
+        errors=[FieldError(location="query", parameter="cursor", message="Invalid cursor.", code="invalid_cursor")],
+    )
+
+
+def _decoder(column: Mapped[Any]) -> Callable[[Any], Any]:
+    python_type: type[Any] = cast(InstrumentedAttribute[Any], column).type.python_type
+    if python_type is uuid.UUID:
+        return uuid.UUID
+    if python_type is dt.datetime:
+        return dt.datetime.fromisoformat
+    if python_type is dt.date:
+        return dt.date.fromisoformat
+    return python_type
+
+
+def decode_cursor(cursor: str, columns: Sequence[Mapped[Any]]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise ValueError
+        return [_decoder(col)(v) for col, v in zip(columns, values, strict=True)]
+    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+        raise _invalid_cursor() from None
+
+
+async def paginate(
+    session: AsyncSession,
+    statement: Select[Any] | SelectOfScalar[Any],
+    order_by: Sequence[Mapped[Any]],
+    page: PageRequest,
+    to_item: Callable[[Any], T],
+) -> Page[T]:
+    """Run ``statement`` (selecting one ORM entity) for one page ordered by ``order_by`` ascending;
+    the last column must be unique."""
+    if page.cursor is not None:
+        after = decode_cursor(page.cursor, order_by)
+        statement = statement.where(tuple_(*order_by) > tuple_(*after))
+    statement = statement.order_by(*order_by).limit(page.limit + 1)
+    rows = list((await session.execute(statement)).scalars().all())
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([getattr(last, cast(InstrumentedAttribute[Any], c).key) for c in order_by])
+    return Page[T](items=[to_item(row) for row in rows], next_cursor=next_cursor)

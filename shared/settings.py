@@ -1,0 +1,67 @@
+"""Settings read from environment variables (pydantic-settings).
+
+Every service reads the same base settings; a service's ``config.py`` adds its own. Variable names
+are the field names upper-cased with the ``PILOTAGE_`` prefix, except ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    """The git-ignored ``.data`` folder of the checkout, or of the working directory when installed."""
+    checkout = Path(__file__).resolve().parents[1]
+    base = checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+    return base / ".data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PILOTAGE_", extra="ignore", frozen=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "PILOTAGE_DATABASE_URL"),
+        description="PostgreSQL URL; unset means the embedded PostgreSQL in the data folder.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    gateway_port: PositiveInt = 8000
+    strategy_port: PositiveInt = 8001
+    kpi_port: PositiveInt = 8002
+    talent_port: PositiveInt = 8003
+    strategy_url: str | None = None
+    kpi_url: str | None = None
+    talent_url: str | None = None
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+    max_body_bytes: PositiveInt = 4 * 1024 * 1024
+
+    db_pool_size: PositiveInt = 10
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_connect_timeout: PositiveFloat = 5.0
+    db_statement_timeout_ms: PositiveInt = 30_000
+
+    upstream_connect_timeout: PositiveFloat = 2.0
+    upstream_read_timeout: PositiveFloat = 30.0
+    upstream_pool_timeout: PositiveFloat = 5.0
+    upstream_deadline: PositiveFloat = 30.0
+    upstream_retries: int = Field(default=2, ge=0)
+    upstream_retry_backoff: PositiveFloat = 0.1
+    upstream_unavailable_retry_after: PositiveInt = 5
+
+    @cached_property
+    def service_urls(self) -> dict[str, str]:
+        """Base URL of each backend service, by service name."""
+        return {
+            "strategy": self.strategy_url or f"http://{self.host}:{self.strategy_port}",
+            "kpi": self.kpi_url or f"http://{self.host}:{self.kpi_port}",
+            "talent": self.talent_url or f"http://{self.host}:{self.talent_port}",
+        }

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from pilotage import migrate
+from shared.db import Database, async_url
+from shared.settings import Settings
+from tests.database import temporary_database
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """One database for the suite, migrated to head by the real migrations."""
+    with temporary_database() as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(async_url(database_url))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside an outer transaction rolled back after the test, whatever the app commits."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+def bind_app(app: FastAPI, database_url: str, connection: AsyncConnection) -> None:
+    database = Database(database_url, Settings())
+    database.bind_to(connection)
+    app.state.database = database
+
+
+async def _client(app: FastAPI, database_url: str, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    bind_app(app, database_url, connection)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+    del app.state.database
+
+
+@pytest.fixture
+async def kpi_client(database_url: str, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    from services.kpi_service.main import app
+
+    async for client in _client(app, database_url, connection):
+        yield client
+
+
+@pytest.fixture
+async def strategy_client(database_url: str, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    from services.strategy_service.main import app
+
+    async for client in _client(app, database_url, connection):
+        yield client
+
+
+@pytest.fixture
+async def talent_client(database_url: str, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    from services.talent_service.main import app
+
+    async for client in _client(app, database_url, connection):
+        yield client

@@ -1,0 +1,186 @@
+"""Every error class answers RFC 9457 problem+json, with the right status and no internals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from shared.app import create_app
+from shared.errors import Conflict, FieldError, UnprocessableContent
+from shared.schemas import StrictModel
+from shared.settings import Settings
+
+PROBLEM = "application/problem+json"
+
+
+class Point(StrictModel):
+    kpi: str
+    value: float
+
+
+class Batch(StrictModel):
+    points: list[Point]
+
+
+class Count(BaseModel):
+    count: int
+
+
+router = APIRouter(prefix="/v1", tags=["probe"])
+
+
+@router.post("/batches", response_model=Count)
+async def create_batch(batch: Batch) -> Count:
+    return Count(count=len(batch.points))
+
+
+@router.get("/conflict", response_model=Count)
+async def conflict() -> Count:
+    raise Conflict("Already exists.")
+
+
+@router.get("/invalid", response_model=Count)
+async def invalid() -> Count:
+    raise UnprocessableContent(
+        "Bad targets.", errors=[FieldError(pointer="/targets/1/from", message="Overlaps.", code="overlap")]
+    )
+
+
+@router.get("/boom", response_model=Count)
+async def boom() -> Count:
+    raise RuntimeError("secret internal detail")
+
+
+app = create_app(
+    service="probe",
+    title="probe",
+    description="",
+    settings=Settings(max_body_bytes=1000),
+    routers=[router],
+    uses_database=False,
+)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, object] = response.json()
+    assert body["status"] == status
+    assert str(body["type"]).startswith("urn:pilotage:problem:")
+    assert body["title"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+async def test_validation_error_points_at_each_bad_field(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/batches", json={"points": [{"kpi": "a", "value": 1}, {"kpi": "b", "value": "x"}, {"value": 2}]}
+    )
+    body = assert_problem(response, 422)
+    pointers = {(e["pointer"], e["code"]) for e in body["errors"]}  # type: ignore[attr-defined]
+    assert pointers == {("/points/1/value", "float_parsing"), ("/points/2/kpi", "missing")}
+
+
+async def test_unknown_body_fields_are_rejected(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/batches", json={"points": [], "extra": True})
+    body = assert_problem(response, 422)
+    assert body["errors"] == [
+        {
+            "location": "body",
+            "pointer": "/extra",
+            "message": "Extra inputs are not permitted",
+            "code": "extra_forbidden",
+        }
+    ]
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+async def test_nan_and_infinity_are_rejected(client: httpx.AsyncClient, token: str) -> None:
+    raw = '{"points": [{"kpi": "a", "value": TOKEN}]}'.replace("TOKEN", token)
+    response = await client.post("/v1/batches", content=raw, headers={"content-type": "application/json"})
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["pointer"] == "/points/0/value"  # type: ignore[index]
+    assert body["errors"][0]["code"] == "finite_number"  # type: ignore[index]
+
+
+async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/batches", content=b'{"points": [', headers={"content-type": "application/json"})
+    body = assert_problem(response, 400)
+    assert body["type"] == "urn:pilotage:problem:malformed-json"
+
+
+async def test_query_parameter_errors_name_the_parameter(kpi_client: httpx.AsyncClient) -> None:
+    response = await kpi_client.get("/v1/kpis", params={"limit": 100000})
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["location"] == "query"  # type: ignore[index]
+    assert body["errors"][0]["parameter"] == "limit"  # type: ignore[index]
+
+
+async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/v1/nothing-here"), 404)
+    assert body["detail"] == "No route matches /v1/nothing-here."
+
+
+async def test_wrong_method_is_a_405_with_allow(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/v1/batches")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "POST"
+
+
+async def test_declared_oversized_body_is_a_413(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/batches", content=b"x" * 1001, headers={"content-type": "application/json"})
+    assert_problem(response, 413)
+
+
+async def test_streamed_oversized_body_is_a_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b" " * 100
+
+    response = await client.post("/v1/batches", content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413)
+
+
+async def test_body_under_the_limit_passes(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/batches", json={"points": [{"kpi": "a", "value": 1.5}]})
+    assert response.status_code == 200
+    assert response.json() == {"count": 1}
+
+
+async def test_raised_problems_keep_their_status_and_errors(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get("/v1/conflict"), 409)
+    body = assert_problem(await client.get("/v1/invalid"), 422)
+    assert body["errors"] == [
+        {"location": "body", "pointer": "/targets/1/from", "message": "Overlaps.", "code": "overlap"}
+    ]
+
+
+async def test_unhandled_exception_is_a_500_without_internals(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await client.get("/v1/boom")
+    body = assert_problem(response, 500)
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+    assert body["detail"] == "An unexpected error occurred; it has been logged."
+    assert "secret internal detail" in caplog.text  # logged for operators, not shown to callers
+
+
+async def test_request_id_is_echoed_when_valid_and_replaced_when_not(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    response = await client.get("/healthz", headers={"x-request-id": "bad id\twith spaces"})
+    assert response.headers["x-request-id"] != "bad id\twith spaces"
+    assert len(response.headers["x-request-id"]) == 32

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Generic, TypeVar, cast
 import orjson
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, tuple_
+from sqlalchemy import tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Mapped
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -95,7 +95,7 @@ def decode_cursor(cursor: str, columns: Sequence[Mapped[Any]]) -> list[Any]:
 
 async def paginate(
     session: AsyncSession,
-    statement: Select[Any] | SelectOfScalar[Any],
+    statement: SelectOfScalar[Any],
     order_by: Sequence[Mapped[Any]],
     page: PageRequest,
     to_item: Callable[[Any], T],
@@ -106,7 +106,7 @@ async def paginate(
         after = decode_cursor(page.cursor, order_by)
         statement = statement.where(tuple_(*order_by) > tuple_(*after))
     statement = statement.order_by(*order_by).limit(page.limit + 1)
-    rows = list((await session.execute(statement)).scalars().all())
+    rows = list((await session.exec(statement)).all())
     next_cursor = None
     if len(rows) > page.limit:
         rows = rows[: page.limit]

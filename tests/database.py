@@ -11,6 +11,9 @@ from contextlib import contextmanager
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import plain_url
 from shared.embedded_postgres import embedded_server_url
@@ -47,3 +50,14 @@ def temporary_database(prefix: str = "pilotage_test") -> Iterator[str]:
         yield _with_database(admin_url, name)
     finally:
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def insert_rows(connection: AsyncConnection, *rows: SQLModel) -> None:
+    """Insert rows, in order, inside the test's outer transaction."""
+    async with AsyncSession(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        for row in rows:
+            session.add(row)
+            await session.flush()
+        await session.commit()

@@ -1,0 +1,151 @@
+"""The gateway forwards allow-listed paths over real HTTP, faithfully, and fails cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from services.gateway.config import GatewaySettings
+from services.gateway.main import build_app
+from tests.servers import free_port, serve
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """An upstream that reports what it received; some paths misbehave on purpose."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    path = scope["path"]
+    if path.endswith("/slow"):
+        await asyncio.sleep(2)
+    if path.endswith("/big"):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        for _ in range(64):
+            await send({"type": "http.response.body", "body": b"x" * 16384, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    payload = orjson.dumps(
+        {
+            "method": scope["method"],
+            "path": path,
+            "query": scope["query_string"].decode(),
+            "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
+            "body": body.decode(),
+        }
+    )
+    status = 201 if scope["method"] == "POST" else 200
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"etag", b'"v7"'), (b"x-upstream", b"echo")],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+@pytest.fixture(scope="module")
+async def upstream_url() -> AsyncIterator[str]:
+    async with serve(echo) as url:
+        yield url
+
+
+async def _gateway(**urls: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = GatewaySettings(upstream_read_timeout=0.5, upstream_connect_timeout=0.5, **urls)  # type: ignore[arg-type]
+    async with serve(build_app(settings), lifespan="on") as url, httpx.AsyncClient(base_url=url) as client:
+        yield client
+
+
+@pytest.fixture
+async def gateway(upstream_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _gateway(kpi_url=upstream_url, strategy_url=upstream_url, talent_url=upstream_url):
+        yield client
+
+
+async def test_forwards_method_path_query_headers_and_body(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.post(
+        "/v1/measurements?dry_run=true&x=%2F",
+        content=b'{"points": []}',
+        headers={"content-type": "application/json", "idempotency-key": "k-1", "x-request-id": "rid-1"},
+    )
+    assert response.status_code == 201
+    assert response.headers["etag"] == '"v7"'
+    assert response.headers["x-upstream"] == "echo"
+    assert response.headers["x-request-id"] == "rid-1"
+    seen = response.json()
+    assert seen["method"] == "POST"
+    assert seen["path"] == "/v1/measurements"
+    assert seen["query"] == "dry_run=true&x=%2F"
+    assert seen["body"] == '{"points": []}'
+    assert seen["headers"]["idempotency-key"] == "k-1"
+    assert seen["headers"]["x-request-id"] == "rid-1"
+    assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
+
+
+async def test_a_request_id_is_made_and_passed_down_when_the_client_sends_none(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/v1/kpis")
+    assert response.json()["headers"]["x-request-id"] == response.headers["x-request-id"]
+
+
+async def test_each_prefix_goes_to_its_service(gateway: httpx.AsyncClient) -> None:
+    for path in ("/v1/kpis/abc/status", "/v1/objectives", "/v1/org-units/1", "/v1/kpi-statuses"):
+        response = await gateway.get(path)
+        assert response.status_code == 200, path
+        assert response.json()["path"] == path
+
+
+@pytest.mark.parametrize("path", ["/v1/kpisx", "/v1/unknown", "/v2/kpis", "/kpis", "/v1"])
+async def test_paths_off_the_allow_list_are_not_forwarded(gateway: httpx.AsyncClient, path: str) -> None:
+    response = await gateway.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "x-upstream" not in response.headers
+
+
+async def test_streams_large_bodies_both_ways(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/v1/kpis/big")
+    assert len(response.content) == 64 * 16384
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b"y" * 1000
+
+    response = await gateway.post("/v1/measurements", content=chunks())
+    assert response.json()["body"] == "y" * 8000
+
+
+async def test_unreachable_service_is_a_503_with_retry_after() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async for client in _gateway(kpi_url=dead):
+        response = await client.get("/v1/kpis")
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert int(response.headers["retry-after"]) > 0
+        assert "kpi service" in response.json()["detail"]
+
+
+async def test_slow_service_is_a_504(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/v1/kpis/slow")
+    assert response.status_code == 504
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_readiness_reports_each_service(upstream_url: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async for client in _gateway(kpi_url=upstream_url, strategy_url=upstream_url, talent_url=dead):
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        checks = response.json()["checks"]
+        assert checks["kpi"]["status"] == "ok"
+        assert checks["strategy"]["status"] == "ok"
+        assert checks["talent"]["status"] == "failing"

@@ -1,0 +1,159 @@
+"""``pilotage up`` as a user runs it: real processes, real HTTP between them, clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.database import temporary_database
+from tests.servers import free_port
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = ("gateway", "strategy", "kpi", "talent")
+
+
+def _ports() -> dict[str, int]:
+    return {name: free_port() for name in SERVICES}
+
+
+def _environment(ports: dict[str, int], **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env.update({f"PILOTAGE_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env.update(extra)
+    return env
+
+
+def _wait_ready(process: subprocess.Popen[str], url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"pilotage up exited early:\n{process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("not ready in time")
+
+
+def _run_up(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pilotage.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    return output
+
+
+@pytest.fixture
+def up_on_server() -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
+    ports = _ports()
+    with temporary_database("pilotage_e2e") as url:
+        process = _run_up(_environment(ports, DATABASE_URL=url))
+        try:
+            yield process, ports
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_up_serves_every_service_through_the_gateway_and_stops_cleanly(
+    up_on_server: tuple[subprocess.Popen[str], dict[str, int]],
+) -> None:
+    process, ports = up_on_server
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    for name in SERVICES:
+        _wait_ready(process, f"http://127.0.0.1:{ports[name]}/readyz")
+
+    readiness = httpx.get(f"{gateway}/readyz").json()
+    assert readiness["status"] == "ready"
+    assert {k: v["status"] for k, v in readiness["checks"].items()} == {"kpi": "ok", "strategy": "ok", "talent": "ok"}
+
+    for path in ("/v1/kpis", "/v1/objectives", "/v1/org-units"):
+        response = httpx.get(gateway + path, headers={"x-request-id": "e2e-1"})
+        assert response.status_code == 200, (path, response.text)
+        assert response.json() == {"items": [], "next_cursor": None}
+        assert response.headers["x-request-id"] == "e2e-1"
+    assert httpx.get(f"{gateway}/v1/kpi-domains").json()[0]["key"] == "supply_chain"
+
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert len(children) >= 4
+    output = _stop(process)
+    assert process.returncode == 0, output
+    assert "ready" in output
+    _gone, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == []
+    for port in ports.values():
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_up_with_the_embedded_database_stops_it_too(tmp_path: Path) -> None:
+    ports = _ports()
+    process = _run_up(_environment(ports, PILOTAGE_DATA_DIR=str(tmp_path)))
+    try:
+        _wait_ready(process, f"http://127.0.0.1:{ports['gateway']}/readyz")
+        assert httpx.get(f"http://127.0.0.1:{ports['gateway']}/v1/objectives").status_code == 200
+        postmaster = tmp_path / "postgres" / "postmaster.pid"
+        assert postmaster.exists()
+        postgres_pid = int(postmaster.read_text().split()[0])
+        output = _stop(process)
+        assert process.returncode == 0, output
+        assert "(embedded)" in output
+        assert not psutil.pid_exists(postgres_pid) or psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
+        assert not postmaster.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_up_refuses_a_taken_port_clearly() -> None:
+    ports = _ports()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", ports["kpi"]))
+        blocker.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "pilotage.cli", "up"],
+            env=_environment(ports, DATABASE_URL="postgresql://nobody@127.0.0.1:1/none"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert f"kpi port {ports['kpi']}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_up_refuses_an_unreachable_database_clearly() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pilotage.cli", "up"],
+        env=_environment(_ports(), DATABASE_URL=f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "Cannot reach the database" in result.stderr
+    assert "secret" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,7 @@ from typing import Any
 
 SCHEMAS = ("gateway", "kpi", "strategy", "talent")
 MODEL_MODULES = (
+    "services.gateway.models",
     "services.kpi_service.models",
     "services.strategy_service.models",
     "services.talent_service.models",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import signal
 import sys
 import threading
@@ -17,8 +18,9 @@ from types import FrameType
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from pilotage import migrate
+from pilotage import keys, migrate
 from pilotage.supervisor import StartupError, Supervisor, child_environment
+from shared.auth import Scope
 from shared.db import plain_url
 from shared.embedded_postgres import resolve_database_url, stop_embedded_server
 from shared.settings import Settings
@@ -71,11 +73,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         _check_database(url)
         print(f"database  {_redacted(url)}" + ("  (embedded)" if embedded else ""), flush=True)
         migrate.upgrade(url)
+        admin_key = _development_key(settings, url)
         supervisor = Supervisor(host=host, ports=ports, env=child_environment(url, host, ports), workers=args.workers)
         supervisor.start()
         supervisor.wait_ready(timeout=args.ready_timeout)
         for name in ("gateway", "strategy", "kpi", "talent"):
             print(f"{name:<9} http://{host}:{ports[name]}", flush=True)
+        if admin_key:
+            print(f"admin key {admin_key}  (development only; kept in {settings.data_dir})", flush=True)
+            print(f"  curl -H 'Authorization: Bearer {admin_key}' http://{host}:{ports['gateway']}/v1/kpis", flush=True)
         print(f"ready — API docs at http://{host}:{ports['gateway']}/docs; Ctrl-C stops everything.", flush=True)
         while not stop.wait(0.5):
             exited = supervisor.first_exited()
@@ -91,6 +97,55 @@ def cmd_up(args: argparse.Namespace) -> int:
         if embedded:
             stop_embedded_server(settings.data_dir)
         print("stopped", flush=True)
+
+
+def _development_key(settings: Settings, url: str) -> str | None:
+    """In development without a bootstrap key, an admin key is made on first start and reused after."""
+    if settings.env != "development" or settings.bootstrap_admin_key is not None:
+        return None
+    return asyncio.run(keys.ensure_development_key(url, settings.data_dir))
+
+
+def _ready_database() -> str:
+    settings = Settings()
+    url = _database_url(settings)
+    _check_database(url)
+    return url
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    url = _ready_database()
+    key, full = asyncio.run(keys.create(url, args.name, args.scope, args.expires_at, args.rate_limit))
+    print(f"id      {key.id}\nscopes  {' '.join(key.scopes)}\nkey     {full}")
+    print("The key is shown once; only its hash is stored.", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    url = _ready_database()
+    rows = asyncio.run(keys.list_keys(url, args.revoked))
+    print(f"{'id':<16}  {'name':<30}  {'scopes':<40}  {'expires':<20}  revoked")
+    for key in rows:
+        expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "-"
+        revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
+        print(f"{key.id:<16}  {key.name[:30]:<30}  {' '.join(key.scopes)[:40]:<40}  {expires:<20}  {revoked}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    url = _ready_database()
+    if not asyncio.run(keys.revoke(url, args.key_id)):
+        print(f"pilotage: no API key {args.key_id!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+def _aware_datetime(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError("give an offset, e.g. 2027-01-01T00:00:00Z")
+    return parsed
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -136,6 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--downgrade", metavar="REVISION", help="Downgrade to REVISION instead (e.g. base).")
     mig.set_defaults(handler=cmd_migrate)
 
+    key_commands = commands.add_parser("keys", help="Manage API keys.").add_subparsers(dest="keys", required=True)
+    create = key_commands.add_parser("create", help="Create a key; prints its secret once.")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", action="append", required=True, choices=[s.value for s in Scope])
+    create.add_argument("--expires-at", type=_aware_datetime, help="RFC 3339 time with offset.")
+    create.add_argument("--rate-limit", type=float, help="Requests per second for this key.")
+    create.set_defaults(handler=cmd_keys_create)
+    listing = key_commands.add_parser("list", help="List keys (never their secrets).")
+    listing.add_argument("--revoked", action="store_true", help="Include revoked keys.")
+    listing.set_defaults(handler=cmd_keys_list)
+    revoke = key_commands.add_parser("revoke", help="Revoke a key by id.")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=cmd_keys_revoke)
+
     dbu = commands.add_parser("db-url", help="Print the database URL (starts the embedded server if needed).")
     dbu.set_defaults(handler=cmd_db_url)
     return parser
@@ -143,7 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except StartupError as exc:
+        print(f"pilotage: {exc}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Security
 from fastapi.routing import APIRoute
 
+from shared.auth import TokenVerifier, authenticate, internal_token_authenticator, internal_token_secret
 from shared.db import Database
 from shared.embedded_postgres import resolve_database_url
 from shared.errors import install_problem_handlers, problem_responses
@@ -50,7 +51,14 @@ def create_app(
     lifespans: Sequence[Lifespan] = (),
     uses_database: bool = True,
     middleware: Sequence[tuple[Any, dict[str, Any]]] = (),
+    security: Callable[..., Any],
+    verify_internal_tokens: bool = True,
 ) -> FastAPI:
+    """Build a service app. Every route of ``routers`` requires authentication (deny by default):
+    ``security`` is the scheme OpenAPI declares, and the caller is established by
+    ``app.state.authenticator`` — internal-token verification unless ``verify_internal_tokens`` is
+    false (the gateway authenticates API keys itself)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, service)
@@ -60,6 +68,9 @@ def create_app(
                     app.state.database = await open_database(settings, service)
                     stack.push_async_callback(app.state.database.dispose)
                 app.state.readiness_checks.setdefault("database", app.state.database.ping)
+            if verify_internal_tokens and getattr(app.state, "authenticator", None) is None:
+                verifier = TokenVerifier(internal_token_secret(settings), audience=service)
+                app.state.authenticator = internal_token_authenticator(verifier)
             for extra in lifespans:
                 await stack.enter_async_context(extra(app))
             yield
@@ -79,7 +90,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health_router(service))
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Security(security), Depends(authenticate)])
     for cls, options in middleware:
         app.add_middleware(cls, **options)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt
+from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     upstream_retries: int = Field(default=2, ge=0)
     upstream_retry_backoff: PositiveFloat = 0.1
     upstream_unavailable_retry_after: PositiveInt = 5
+
+    internal_token_secret: SecretStr | None = Field(
+        default=None, description="HS256 key signing gateway → service tokens; generated in development."
+    )
+    internal_token_ttl_seconds: PositiveInt = 60
+    bootstrap_admin_key: SecretStr | None = None
+    rate_limit_per_second: PositiveFloat = 100.0
+    rate_limit_burst: PositiveInt = 200
+    key_cache_seconds: PositiveFloat = 1.0
+    audit_flush_seconds: PositiveFloat = 0.5
+    cors_origins: list[str] = Field(default_factory=list)
 
     @cached_property
     def service_urls(self) -> dict[str, str]:

@@ -8,8 +8,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pilotage import migrate
+from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator
 from shared.db import Database, async_url
 from shared.settings import Settings
+from tests.auth import TEST_SECRET, token
 from tests.database import temporary_database
 
 
@@ -40,17 +42,22 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 def bind_app(app: FastAPI, database_url: str, connection: AsyncConnection) -> None:
+    """What the lifespan would set up, bound to the test's transaction and the test signing key."""
     database = Database(database_url, Settings())
     database.bind_to(connection)
     app.state.database = database
+    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience=app.state.service))
 
 
 async def _client(app: FastAPI, database_url: str, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of one service, sending an internal token with every scope (tests of scopes send their own)."""
     bind_app(app, database_url, connection)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    headers = {INTERNAL_TOKEN_HEADER: token(app.state.service, "admin")}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
         yield client
     del app.state.database
+    del app.state.authenticator
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from pilotage.cli import build_parser, cmd_migrate
 from pilotage.supervisor import APPS
+from shared.auth import internal_token_secret
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,15 +157,42 @@ def test_every_variable_is_a_setting(service: str) -> None:
     assert sorted(set(environment) - valid) == []
 
 
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z_]+)(?::(?P<op>[?-])(?P<arg>[^}]*))?\}")
+
+
+def _interpolate(value: str, host: dict[str, str]) -> str:
+    """What compose substitutes for ``${NAME}``, ``${NAME:-default}`` and ``${NAME:?error}``."""
+
+    def substitute(match: re.Match[str]) -> str:
+        given = host.get(match["name"], "")
+        if match["op"] == "?" and not given:
+            raise LookupError(match["arg"])
+        return given or (match["arg"] if match["op"] == "-" else "")
+
+    return _INTERPOLATION.sub(substitute, value)
+
+
+SECRET = "compose-test-" + "k" * 40
+
+
 @pytest.mark.parametrize("service", [MIGRATE, *APP_SERVICES])
 def test_the_settings_accept_the_environment(service: str, clean_environment: pytest.MonkeyPatch) -> None:
-    environment = _environment(_service(service))
+    host = {"PILOTAGE_INTERNAL_TOKEN_SECRET": SECRET}
+    environment = {name: _interpolate(value, host) for name, value in _environment(_service(service)).items()}
     for name, value in environment.items():
         clean_environment.setenv(name, value)
     for settings_class in _settings_classes(service):
         settings = settings_class()
         assert settings.database_url == environment["DATABASE_URL"]
-        assert settings.env != "production", "production needs secrets the compose file does not provide yet"
+        assert settings.env == "production"
+        assert internal_token_secret(settings) == SECRET  # start-up accepts it
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_compose_refuses_to_start_without_the_signing_secret(service: str) -> None:
+    environment = _environment(_service(service))
+    with pytest.raises(LookupError, match="PILOTAGE_INTERNAL_TOKEN_SECRET"):
+        {name: _interpolate(value, {}) for name, value in environment.items()}
 
 
 @pytest.mark.parametrize("service", [MIGRATE, *APP_SERVICES])

@@ -15,6 +15,7 @@ import httpx
 import psutil
 import pytest
 
+from services.gateway.keys import generate_key
 from tests.database import temporary_database
 from tests.servers import free_port
 
@@ -64,11 +65,17 @@ def _stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
+ADMIN_KEY = generate_key().full
+
+
 @pytest.fixture
-def up_on_server() -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
+def up_on_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
     ports = _ports()
     with temporary_database("pilotage_e2e") as url:
-        process = _run_up(_environment(ports, DATABASE_URL=url))
+        env = _environment(
+            ports, DATABASE_URL=url, PILOTAGE_DATA_DIR=str(tmp_path), PILOTAGE_BOOTSTRAP_ADMIN_KEY=ADMIN_KEY
+        )
+        process = _run_up(env)
         try:
             yield process, ports
         finally:
@@ -87,14 +94,26 @@ def test_up_serves_every_service_through_the_gateway_and_stops_cleanly(
 
     readiness = httpx.get(f"{gateway}/readyz").json()
     assert readiness["status"] == "ready"
-    assert {k: v["status"] for k, v in readiness["checks"].items()} == {"kpi": "ok", "strategy": "ok", "talent": "ok"}
+    checks = {k: v["status"] for k, v in readiness["checks"].items()}
+    assert checks == {"database": "ok", "kpi": "ok", "strategy": "ok", "talent": "ok"}
 
-    for path in ("/v1/kpis", "/v1/objectives", "/v1/org-units"):
-        response = httpx.get(gateway + path, headers={"x-request-id": "e2e-1"})
-        assert response.status_code == 200, (path, response.text)
-        assert response.json() == {"items": [], "next_cursor": None}
-        assert response.headers["x-request-id"] == "e2e-1"
-    assert httpx.get(f"{gateway}/v1/kpi-domains").json()[0]["key"] == "supply_chain"
+    with httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        for path in ("/v1/kpis", "/v1/objectives", "/v1/org-units"):
+            response = admin.get(path, headers={"x-request-id": "e2e-1"})
+            assert response.status_code == 200, (path, response.text)
+            assert response.json() == {"items": [], "next_cursor": None}
+            assert response.headers["x-request-id"] == "e2e-1"
+        assert admin.get("/v1/kpi-domains").json()[0]["key"] == "supply_chain"
+
+        # Scopes are enforced by the services themselves, behind the gateway and when reached directly.
+        reader = admin.post("/v1/api-keys", json={"name": "dashboard", "scopes": ["kpi:read"]}).json()["key"]
+        as_reader = {"Authorization": f"Bearer {reader}"}
+        assert httpx.get(f"{gateway}/v1/kpis", headers=as_reader).status_code == 200
+        assert httpx.get(f"{gateway}/v1/objectives", headers=as_reader).status_code == 403
+        assert httpx.get(f"{gateway}/v1/kpis").status_code == 401
+        for name, path in (("kpi", "/v1/kpis"), ("strategy", "/v1/objectives"), ("talent", "/v1/org-units")):
+            direct = httpx.get(f"http://127.0.0.1:{ports[name]}{path}", headers=as_reader)
+            assert direct.status_code == 401, name
 
     children = psutil.Process(process.pid).children(recursive=True)
     assert len(children) >= 4
@@ -113,13 +132,17 @@ def test_up_with_the_embedded_database_stops_it_too(tmp_path: Path) -> None:
     process = _run_up(_environment(ports, PILOTAGE_DATA_DIR=str(tmp_path)))
     try:
         _wait_ready(process, f"http://127.0.0.1:{ports['gateway']}/readyz")
-        assert httpx.get(f"http://127.0.0.1:{ports['gateway']}/v1/objectives").status_code == 200
+        dev_key = (tmp_path / "dev-admin-key").read_text().strip()
+        assert (tmp_path / "dev-admin-key").stat().st_mode & 0o777 == 0o600
+        headers = {"Authorization": f"Bearer {dev_key}"}
+        assert httpx.get(f"http://127.0.0.1:{ports['gateway']}/v1/objectives", headers=headers).status_code == 200
         postmaster = tmp_path / "postgres" / "postmaster.pid"
         assert postmaster.exists()
         postgres_pid = int(postmaster.read_text().split()[0])
         output = _stop(process)
         assert process.returncode == 0, output
         assert "(embedded)" in output
+        assert f"admin key {dev_key}" in output
         assert not psutil.pid_exists(postgres_pid) or psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
         assert not postmaster.exists()
     finally:

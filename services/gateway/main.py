@@ -6,40 +6,70 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
+from services.gateway.authentication import AuthenticationMiddleware
 from services.gateway.config import ROUTES, SERVICE, GatewaySettings, get_settings
-from services.gateway.proxy import ProxyMiddleware, RouteTable, UpstreamPool
+from services.gateway.proxy import ProxyMiddleware, RouteTable
 from services.gateway.readiness import service_readiness_check
+from services.gateway.router import router
+from services.gateway.runtime import GatewayRuntime
 from shared.app import create_app
+from shared.auth import authenticated_upstream, bearer_scheme
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
     routes = RouteTable(ROUTES, settings.service_urls)
-    pool = UpstreamPool(settings)
+    runtime = GatewayRuntime(settings)
 
     @asynccontextmanager
-    async def upstreams(app: FastAPI) -> AsyncIterator[None]:
-        await pool.start()
+    async def gateway_runtime(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(app.state.database)
         for upstream in routes.upstreams:
-            app.state.readiness_checks[upstream.name] = service_readiness_check(pool, upstream)
+            app.state.readiness_checks[upstream.name] = service_readiness_check(runtime.pool, upstream)
         try:
             yield
         finally:
-            await pool.close()
+            await runtime.stop()
 
-    return create_app(
+    app = create_app(
         service=SERVICE,
         title="Pilotage",
         description=(
             "The single entry point of Pilotage: strategy objectives, the KPIs that measure them and the "
-            "talent that delivers them."
+            "talent that delivers them. Every route but health takes `Authorization: Bearer <API key>`."
         ),
         settings=settings,
-        routers=[],
-        lifespans=[upstreams],
-        uses_database=False,
-        middleware=[(ProxyMiddleware, {"routes": routes, "pool": pool})],
+        routers=[router],
+        lifespans=[gateway_runtime],
+        security=bearer_scheme,
+        verify_internal_tokens=False,
+        # Listed innermost first: CORS answers preflights before authentication is asked for.
+        middleware=[
+            (ProxyMiddleware, {"routes": routes, "runtime": runtime}),
+            (AuthenticationMiddleware, {"runtime": runtime}),
+            (
+                CORSMiddleware,
+                {
+                    "allow_origins": settings.cors_origins,
+                    "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+                    "allow_headers": ["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-Id"],
+                    "expose_headers": [
+                        "ETag",
+                        "Location",
+                        "Retry-After",
+                        "X-Request-Id",
+                        "RateLimit-Limit",
+                        "RateLimit-Remaining",
+                        "RateLimit-Reset",
+                    ],
+                },
+            ),
+        ],
     )
+    app.state.runtime = runtime
+    app.state.authenticator = authenticated_upstream
+    return app
 
 
 app = build_app(get_settings())

@@ -11,14 +11,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
+from shared.auth import INTERNAL_TOKEN_HEADER, principal_of
 from shared.errors import GatewayTimeout, ServiceUnavailable, send_problem
 from shared.observability import current_request_id
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from services.gateway.runtime import GatewayRuntime
 
 logger = logging.getLogger("pilotage.gateway.proxy")
 
@@ -38,6 +43,8 @@ _HOP_BY_HOP = frozenset(
     }
 )
 # The gateway's own server sets Date and Server; the upstream's would be duplicates.
+# The API key stays at the gateway; the service receives the signed internal token instead.
+_CREDENTIAL_HEADERS = frozenset({b"authorization", INTERNAL_TOKEN_HEADER.encode()})
 _RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "trailer", "upgrade", "date", "server"})
 
 
@@ -208,17 +215,30 @@ async def forward(
 
 
 class ProxyMiddleware:
-    """Forwards the allow-listed paths; hands every other request to the gateway's own app."""
+    """Forwards the allow-listed paths with the caller's internal token; hands every other request to
+    the gateway's own app."""
 
-    def __init__(self, app: ASGIApp, routes: RouteTable, pool: UpstreamPool) -> None:
+    def __init__(self, app: ASGIApp, routes: RouteTable, runtime: GatewayRuntime) -> None:
         self.app = app
         self.routes = routes
-        self.pool = pool
+        self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             upstream = self.routes.match(scope["path"])
             if upstream is not None:
-                await forward(upstream, self.pool, scope, receive, send)
+                principal = principal_of(scope)
+                if principal is None:  # the authentication middleware lets no such request through
+                    raise RuntimeError("proxying an unauthenticated request")
+                token = self.runtime.signer.token_for(principal, upstream.name)
+                await forward(
+                    upstream,
+                    self.runtime.pool,
+                    scope,
+                    receive,
+                    send,
+                    extra_headers=((INTERNAL_TOKEN_HEADER, token),),
+                    drop_headers=_CREDENTIAL_HEADERS,
+                )
                 return
         await self.app(scope, receive, send)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.kpi_service.config import SERVICE, get_settings
 from services.kpi_service.router import router
 from shared.app import create_app
+from shared.auth import internal_token_scheme
 
 app = create_app(
     service=SERVICE,
@@ -12,4 +13,5 @@ app = create_app(
     description="KPI definitions, targets, measurements, status, trends and rollups.",
     settings=get_settings(),
     routers=[router],
+    security=internal_token_scheme,
 )

@@ -10,18 +10,31 @@ from sqlmodel import col
 from services.kpi_service import repository
 from services.kpi_service.models import Domain, Kpi
 from services.kpi_service.schemas import DomainInfo, KpiPublic
+from shared.auth import RequireScope, Scope
 from shared.db import SessionDep
 from shared.pagination import Page, PageParams, paginate
 
 router = APIRouter(prefix="/v1")
 
 
-@router.get("/kpi-domains", tags=["kpis"], response_model=list[DomainInfo], summary="The KPI domains.")
+@router.get(
+    "/kpi-domains",
+    dependencies=[RequireScope(Scope.kpi_read)],
+    tags=["kpis"],
+    response_model=list[DomainInfo],
+    summary="The KPI domains.",
+)
 async def list_kpi_domains() -> list[DomainInfo]:
     return [DomainInfo(key=d, label=d.value.replace("_", " ").capitalize()) for d in Domain]
 
 
-@router.get("/kpis", tags=["kpis"], response_model=Page[KpiPublic], summary="List KPI definitions.")
+@router.get(
+    "/kpis",
+    dependencies=[RequireScope(Scope.kpi_read)],
+    tags=["kpis"],
+    response_model=Page[KpiPublic],
+    summary="List KPI definitions.",
+)
 async def list_kpis(
     session: SessionDep,
     page: PageParams,

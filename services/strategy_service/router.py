@@ -11,13 +11,20 @@ from sqlmodel import col
 from services.strategy_service import repository
 from services.strategy_service.models import Level, Objective
 from services.strategy_service.schemas import ObjectivePublic
+from shared.auth import RequireScope, Scope
 from shared.db import SessionDep
 from shared.pagination import Page, PageParams, paginate
 
 router = APIRouter(prefix="/v1")
 
 
-@router.get("/objectives", tags=["objectives"], response_model=Page[ObjectivePublic], summary="List objectives.")
+@router.get(
+    "/objectives",
+    dependencies=[RequireScope(Scope.strategy_read)],
+    tags=["objectives"],
+    response_model=Page[ObjectivePublic],
+    summary="List objectives.",
+)
 async def list_objectives(
     session: SessionDep,
     page: PageParams,

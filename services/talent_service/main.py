@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.talent_service.config import SERVICE, get_settings
 from services.talent_service.router import router
 from shared.app import create_app
+from shared.auth import internal_token_scheme
 
 app = create_app(
     service=SERVICE,
@@ -12,4 +13,5 @@ app = create_app(
     description="Org units, people, skills, trainings, engagement and HR indicators.",
     settings=get_settings(),
     routers=[router],
+    security=internal_token_scheme,
 )

@@ -11,13 +11,20 @@ from sqlmodel import col
 from services.talent_service import repository
 from services.talent_service.models import OrgUnit, OrgUnitKind
 from services.talent_service.schemas import OrgUnitPublic
+from shared.auth import RequireScope, Scope
 from shared.db import SessionDep
 from shared.pagination import Page, PageParams, paginate
 
 router = APIRouter(prefix="/v1")
 
 
-@router.get("/org-units", tags=["org-units"], response_model=Page[OrgUnitPublic], summary="List org units.")
+@router.get(
+    "/org-units",
+    dependencies=[RequireScope(Scope.talent_read)],
+    tags=["org-units"],
+    response_model=Page[OrgUnitPublic],
+    summary="List org units.",
+)
 async def list_org_units(
     session: SessionDep,
     page: PageParams,

@@ -10,8 +10,7 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from services.gateway.config import GatewaySettings
-from services.gateway.main import build_app
+from tests.gateway.conftest import running_gateway
 from tests.servers import free_port, serve
 
 
@@ -60,16 +59,11 @@ async def upstream_url() -> AsyncIterator[str]:
         yield url
 
 
-async def _gateway(**urls: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = GatewaySettings(upstream_read_timeout=0.5, upstream_connect_timeout=0.5, **urls)  # type: ignore[arg-type]
-    async with serve(build_app(settings), lifespan="on") as url, httpx.AsyncClient(base_url=url) as client:
-        yield client
-
-
 @pytest.fixture
-async def gateway(upstream_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _gateway(kpi_url=upstream_url, strategy_url=upstream_url, talent_url=upstream_url):
-        yield client
+async def gateway(database_url: str, admin_key: str, upstream_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    urls = {"kpi_url": upstream_url, "strategy_url": upstream_url, "talent_url": upstream_url}
+    async with running_gateway(database_url, admin_key, **urls) as gateway:
+        yield gateway.client
 
 
 async def test_forwards_method_path_query_headers_and_body(gateway: httpx.AsyncClient) -> None:
@@ -90,6 +84,7 @@ async def test_forwards_method_path_query_headers_and_body(gateway: httpx.AsyncC
     assert seen["headers"]["idempotency-key"] == "k-1"
     assert seen["headers"]["x-request-id"] == "rid-1"
     assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert "authorization" not in seen["headers"], "the API key must not travel past the gateway"
 
 
 async def test_a_request_id_is_made_and_passed_down_when_the_client_sends_none(gateway: httpx.AsyncClient) -> None:
@@ -124,10 +119,10 @@ async def test_streams_large_bodies_both_ways(gateway: httpx.AsyncClient) -> Non
     assert response.json()["body"] == "y" * 8000
 
 
-async def test_unreachable_service_is_a_503_with_retry_after() -> None:
+async def test_unreachable_service_is_a_503_with_retry_after(database_url: str, admin_key: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    async for client in _gateway(kpi_url=dead):
-        response = await client.get("/v1/kpis")
+    async with running_gateway(database_url, admin_key, kpi_url=dead) as gateway:
+        response = await gateway.client.get("/v1/kpis")
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         assert int(response.headers["retry-after"]) > 0
@@ -140,12 +135,14 @@ async def test_slow_service_is_a_504(gateway: httpx.AsyncClient) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_readiness_reports_each_service(upstream_url: str) -> None:
+async def test_readiness_reports_each_service(database_url: str, admin_key: str, upstream_url: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    async for client in _gateway(kpi_url=upstream_url, strategy_url=upstream_url, talent_url=dead):
-        response = await client.get("/readyz")
+    urls = {"kpi_url": upstream_url, "strategy_url": upstream_url, "talent_url": dead}
+    async with running_gateway(database_url, admin_key, **urls) as gateway:
+        response = await gateway.client.get("/readyz")
         assert response.status_code == 503
         checks = response.json()["checks"]
+        assert checks["database"]["status"] == "ok"
         assert checks["kpi"]["status"] == "ok"
         assert checks["strategy"]["status"] == "ok"
         assert checks["talent"]["status"] == "failing"

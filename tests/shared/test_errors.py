@@ -10,9 +10,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from shared.app import create_app
+from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator, internal_token_scheme
 from shared.errors import Conflict, FieldError, UnprocessableContent
 from shared.schemas import StrictModel
 from shared.settings import Settings
+from tests.auth import TEST_SECRET, token
 
 PROBLEM = "application/problem+json"
 
@@ -62,13 +64,16 @@ app = create_app(
     settings=Settings(max_body_bytes=1000),
     routers=[router],
     uses_database=False,
+    security=internal_token_scheme,
 )
+app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    headers = {INTERNAL_TOKEN_HEADER: token("probe")}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
         yield client
 
 

@@ -1,0 +1,109 @@
+"""The gateway's own routes: API keys and the audit trail (admin only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from pydantic import AwareDatetime
+from sqlmodel import col
+
+from services.gateway import repository, service
+from services.gateway.models import ApiKey, AuditEvent
+from services.gateway.runtime import GatewayRuntime
+from services.gateway.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, AuditEventPublic
+from shared.auth import Principal, RequireScope, Scope
+from shared.db import SessionDep
+from shared.errors import NotFound, problem_responses
+from shared.pagination import Page, PageParams, paginate
+
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+Admin = Annotated[Principal, RequireScope(Scope.admin)]
+KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{8,16}$", description="The key's id (`pk_<id>_...`).")]
+
+
+def _runtime(request: Request) -> GatewayRuntime:
+    runtime: GatewayRuntime = request.app.state.runtime
+    return runtime
+
+
+@router.post(
+    "/api-keys",
+    tags=["api-keys"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    summary="Create an API key; its secret is returned once.",
+)
+async def create_api_key(body: ApiKeyCreate, session: SessionDep, admin: Admin, response: Response) -> ApiKeyCreated:
+    key, full = await service.create_key(session, body, created_by=admin.key_id)
+    response.headers["Location"] = f"/v1/api-keys/{key.id}"
+    return ApiKeyCreated(**ApiKeyPublic.model_validate(key).model_dump(), key=full)
+
+
+@router.get("/api-keys", tags=["api-keys"], response_model=Page[ApiKeyPublic], summary="List API keys.")
+async def list_api_keys(
+    session: SessionDep,
+    page: PageParams,
+    _: Admin,
+    revoked: Annotated[bool, Query(description="Include revoked keys.")] = False,
+) -> Page[ApiKeyPublic]:
+    statement = repository.keys_query(include_revoked=revoked)
+    return await paginate(
+        session, statement, (col(ApiKey.created_at), col(ApiKey.id)), page, ApiKeyPublic.model_validate
+    )
+
+
+@router.get(
+    "/api-keys/{key_id}",
+    tags=["api-keys"],
+    response_model=ApiKeyPublic,
+    responses=problem_responses(404),
+    summary="One API key (never its secret).",
+)
+async def get_api_key(key_id: KeyId, session: SessionDep, _: Admin) -> ApiKeyPublic:
+    key = await repository.get_key(session, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id!r}.")
+    return ApiKeyPublic.model_validate(key)
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    tags=["api-keys"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(404),
+    summary="Revoke an API key (effective within a second everywhere; revoking twice is harmless).",
+)
+async def revoke_api_key(key_id: KeyId, session: SessionDep, request: Request, _: Admin) -> Response:
+    key = await repository.get_key(session, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id!r}.")
+    await repository.revoke_key(session, key)
+    _runtime(request).keys.forget(key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/audit-events",
+    tags=["audit"],
+    response_model=Page[AuditEventPublic],
+    summary="Writes made through the gateway: who, what, when, with what outcome.",
+)
+async def list_audit_events(
+    session: SessionDep,
+    page: PageParams,
+    _: Admin,
+    key_id: Annotated[str | None, Query(pattern=r"^[a-z0-9]{8,16}$")] = None,
+    method: Annotated[str | None, Query(pattern=r"^(?i:POST|PUT|PATCH|DELETE)$")] = None,
+    path_prefix: Annotated[str | None, Query(max_length=500, description="e.g. `/v1/kpis`")] = None,
+    status_code: Annotated[int | None, Query(alias="status", ge=100, le=599)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Inclusive, RFC 3339.")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Exclusive, RFC 3339.")] = None,
+) -> Page[AuditEventPublic]:
+    statement = repository.audit_query(
+        key_id=key_id, method=method, path_prefix=path_prefix, status=status_code, since=since, until=until
+    )
+    return await paginate(
+        session, statement, (col(AuditEvent.occurred_at), col(AuditEvent.id)), page, AuditEventPublic.model_validate
+    )

@@ -1,0 +1,182 @@
+"""The gateway's rules: authenticating API keys, managing them, and recording the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cachetools import TTLCache
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.gateway import repository
+from services.gateway.keys import generate_key, hash_key, key_matches, parse_key
+from services.gateway.models import ApiKey
+from services.gateway.schemas import ApiKeyCreate
+from shared.auth import ConfigurationError, Principal
+from shared.models import utcnow
+
+logger = logging.getLogger("pilotage.gateway")
+
+BOOTSTRAP_KEY_NAME = "bootstrap admin (PILOTAGE_BOOTSTRAP_ADMIN_KEY)"
+DEVELOPMENT_KEY_NAME = "development admin"
+DEVELOPMENT_KEY_FILE = "dev-admin-key"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedKey:
+    principal: Principal
+    rate_limit_per_second: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedKey:
+    secret_hash: str
+    authenticated: AuthenticatedKey
+    expires_at: dt.datetime | None
+    revoked: bool
+
+
+class KeyStore:
+    """Authenticates presented keys against the database through a short cache (hits and misses), so
+    a key costs one query per ``ttl`` seconds per process, and a revocation takes effect within
+    ``ttl`` everywhere."""
+
+    def __init__(self, engine: AsyncEngine, ttl: float) -> None:
+        self._engine = engine
+        self._cache: TTLCache[str, _CachedKey | None] = TTLCache(maxsize=100_000, ttl=ttl)
+
+    async def authenticate(self, presented: str) -> AuthenticatedKey | None:
+        parsed = parse_key(presented)
+        if parsed is None:
+            return None
+        try:
+            cached = self._cache[parsed.key_id]
+        except KeyError:
+            cached = await self._load(parsed.key_id)
+        if cached is None or cached.revoked or not key_matches(parsed.full, cached.secret_hash):
+            return None
+        if cached.expires_at is not None and cached.expires_at <= utcnow():
+            return None
+        return cached.authenticated
+
+    def forget(self, key_id: str) -> None:
+        self._cache.pop(key_id, None)
+
+    async def _load(self, key_id: str) -> _CachedKey | None:
+        async with self._engine.connect() as connection:
+            key = await repository.fetch_key(connection, key_id)
+        cached = None
+        if key is not None:
+            principal = Principal(key_id=key.id, scopes=frozenset(key.scopes))
+            cached = _CachedKey(
+                secret_hash=key.secret_hash,
+                authenticated=AuthenticatedKey(principal, key.rate_limit_per_second),
+                expires_at=key.expires_at,
+                revoked=key.revoked_at is not None,
+            )
+        self._cache[key_id] = cached
+        return cached
+
+
+async def create_key(session: AsyncSession, request: ApiKeyCreate, created_by: str | None) -> tuple[ApiKey, str]:
+    """A new key and its full value (to show once)."""
+    generated = generate_key()
+    key = ApiKey(
+        id=generated.key_id,
+        name=request.name,
+        secret_hash=hash_key(generated.full),
+        scopes=[s.value for s in request.scopes],
+        rate_limit_per_second=request.rate_limit_per_second,
+        expires_at=request.expires_at,
+        created_by=created_by,
+    )
+    session.add(key)
+    await session.flush()
+    await session.refresh(key)
+    return key, generated.full
+
+
+async def ensure_bootstrap_key(engine: AsyncEngine, full_key: str) -> str:
+    """Make sure an admin key with exactly ``full_key`` exists; return its id."""
+    parsed = parse_key(full_key)
+    if parsed is None:
+        raise ConfigurationError(
+            "PILOTAGE_BOOTSTRAP_ADMIN_KEY must look like pk_<id>_<secret>: id of 8 to 16 lowercase letters "
+            "or digits, secret of at least 32 letters or digits."
+        )
+    async with engine.begin() as connection:
+        await repository.upsert_admin_key(connection, parsed.key_id, hash_key(parsed.full), BOOTSTRAP_KEY_NAME)
+    return parsed.key_id
+
+
+async def ensure_development_key(engine: AsyncEngine, data_dir: Path) -> str:
+    """The development admin key kept in the data folder, created on first start (never hard-coded)."""
+    path = data_dir / DEVELOPMENT_KEY_FILE
+    if path.exists():
+        parsed = parse_key(path.read_text().strip())
+        if parsed is not None:
+            async with engine.connect() as connection:
+                if await repository.key_usable(connection, parsed.key_id, hash_key(parsed.full)):
+                    return parsed.full
+    generated = generate_key()
+    async with engine.begin() as connection:
+        await repository.upsert_admin_key(connection, generated.key_id, hash_key(generated.full), DEVELOPMENT_KEY_NAME)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(generated.full + "\n")
+    return generated.full
+
+
+class AuditRecorder:
+    """Collects write events in memory and stores them in batches, off the request path: a write
+    through the gateway costs no extra database round trip."""
+
+    def __init__(self, engine: AsyncEngine, flush_seconds: float, max_pending: int = 100_000) -> None:
+        self._engine = engine
+        self._flush_seconds = flush_seconds
+        self._pending: deque[dict[str, Any]] = deque(maxlen=max_pending)
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def record(self, event: dict[str, Any]) -> None:
+        if len(self._pending) == self._pending.maxlen:
+            logger.error("audit backlog full; the oldest pending event is dropped")
+        self._pending.append(event)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            while self._pending:
+                batch = [self._pending.popleft() for _ in range(min(len(self._pending), 1000))]
+                try:
+                    async with self._engine.begin() as connection:
+                        await repository.insert_audit_events(connection, batch)
+                except Exception:
+                    logger.exception("audit events could not be stored; retrying later")
+                    self._pending.extendleft(reversed(batch))
+                    return
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            await self.flush()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-flush")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()

@@ -14,6 +14,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Security
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from shared.auth import TokenVerifier, authenticate, internal_token_authenticator, internal_token_secret
 from shared.db import Database
@@ -41,6 +43,24 @@ async def open_database(settings: Settings, service: str) -> Database:
     return Database(url, settings, application_name=f"pilotage-{service}")
 
 
+def _document_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Add models to ``components/schemas`` that routes reference by hand (bodies a route parses
+    itself, for speed, but documents for generated clients)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            _, definitions = models_json_schema(
+                [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+            )
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     *,
     service: str,
@@ -53,6 +73,7 @@ def create_app(
     middleware: Sequence[tuple[Any, dict[str, Any]]] = (),
     security: Callable[..., Any],
     verify_internal_tokens: bool = True,
+    extra_schemas: Sequence[type[BaseModel]] = (),
 ) -> FastAPI:
     """Build a service app. Every route of ``routers`` requires authentication (deny by default):
     ``security`` is the scheme OpenAPI declares, and the caller is established by
@@ -84,6 +105,8 @@ def create_app(
         responses=problem_responses(400, 413, 422, 500),
         openapi_url="/openapi.json",
     )
+    if extra_schemas:
+        _document_schemas(app, extra_schemas)
     app.state.settings = settings
     app.state.service = service
     app.state.readiness_checks = {}

@@ -219,20 +219,22 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
 class ScopeChecker:
-    """Dependency: the caller must hold ``scope``. The route walker in the tests reads ``scope``."""
+    """Dependency: the caller must hold one of ``scopes``. The route walker in the tests reads them."""
 
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
+    def __init__(self, *scopes: Scope) -> None:
+        self.scopes = scopes
 
     async def __call__(self, principal: CurrentPrincipal) -> Principal:
-        if not principal.allows(self.scope):
-            raise Forbidden(f"This operation needs the {self.scope.value!r} scope.")
+        if not any(principal.allows(scope) for scope in self.scopes):
+            needed = " or ".join(repr(s.value) for s in self.scopes)
+            raise Forbidden(f"This operation needs the {needed} scope.")
         return principal
 
 
-def RequireScope(scope: Scope) -> Any:
-    """``Depends`` on :class:`ScopeChecker`: use in ``dependencies=[...]`` or ``Annotated[Principal, ...]``."""
-    return Depends(ScopeChecker(scope))
+def RequireScope(*scopes: Scope) -> Any:
+    """``Depends`` on :class:`ScopeChecker` (any one of ``scopes`` suffices): use in
+    ``dependencies=[...]`` or ``Annotated[Principal, RequireScope(...)]``."""
+    return Depends(ScopeChecker(*scopes))
 
 
 def parse_scopes(values: Iterable[str]) -> frozenset[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -66,7 +67,9 @@ class Database:
             join_transaction_mode="create_savepoint",
         )
 
+    @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits when the block ends and rolls back when it raises."""
         async with self.sessionmaker() as session:
             try:
                 yield session
@@ -91,7 +94,9 @@ def database_from(request: Request) -> Database:
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in database_from(request).session():
+    # A context manager, not a nested generator: an exception raised by the route must reach the
+    # rollback now, not when the garbage collector finalizes an abandoned generator.
+    async with database_from(request).session() as session:
         yield session
 
 

@@ -36,8 +36,8 @@ def updated_at_field() -> Any:
     )
 
 
-def timestamp_column(*, nullable: bool) -> Column[Any]:
-    return Column(DateTime(timezone=True), nullable=nullable)
+def timestamp_column(*, nullable: bool, primary_key: bool = False) -> Column[Any]:
+    return Column(DateTime(timezone=True), nullable=nullable, primary_key=primary_key)
 
 
 # Deterministic constraint names, so migrations can address them and autogenerate finds no drift.

@@ -82,14 +82,22 @@ def _decoder(column: Mapped[Any]) -> Callable[[Any], Any]:
     return python_type
 
 
-def decode_cursor(cursor: str, columns: Sequence[Mapped[Any]]) -> list[Any]:
+def decode_values(cursor: str, count: int) -> list[Any]:
+    """The ``count`` raw values an :func:`encode_cursor` cursor holds (400 for anything else)."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = orjson.loads(raw)
-        if not isinstance(values, list) or len(values) != len(columns):
-            raise ValueError
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise _invalid_cursor() from None
+    if not isinstance(values, list) or len(values) != count:
+        raise _invalid_cursor()
+    return values
+
+
+def decode_cursor(cursor: str, columns: Sequence[Mapped[Any]]) -> list[Any]:
+    values = decode_values(cursor, len(columns))
+    try:
         return [_decoder(col)(v) for col, v in zip(columns, values, strict=True)]
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+    except (ValueError, TypeError):
         raise _invalid_cursor() from None
 
 

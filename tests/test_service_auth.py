@@ -129,7 +129,7 @@ def test_deny_by_default_every_route_but_health_authenticates_and_declares_its_s
             assert authenticate not in calls
             continue
         assert authenticate in calls, f"{app_name} {route.path} does not authenticate"
-        scopes = [c.scope for c in calls if isinstance(c, ScopeChecker)]
+        scopes = [c.scopes for c in calls if isinstance(c, ScopeChecker)]
         assert scopes, f"{app_name} {route.methods} {route.path} declares no scope"
 
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, PositiveInt, field_validator
 
 from shared.settings import Settings
 
@@ -9,7 +12,25 @@ SCHEMA = "kpi"
 
 
 class KpiSettings(Settings):
-    pass
+    org_timezone: str = Field(
+        default="UTC", description="IANA time zone whose calendar defines days, weeks and months."
+    )
+    max_batch_points: PositiveInt = 10_000
+    future_tolerance_seconds: int = Field(default=600, ge=0)
+    stale_grace_hours: float = Field(default=0.0, ge=0)
+
+    @field_validator("org_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.org_timezone)
 
 
 @lru_cache

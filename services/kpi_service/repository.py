@@ -1,17 +1,521 @@
-"""Every SQL query of the KPI service."""
+"""Every SQL query of the KPI service. Definitions go through the ORM; the hot paths (ingestion,
+status, series) are hand-written SQL run on the session's asyncpg connection."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import asyncpg
+from sqlalchemy import Uuid, delete, exists, or_, text
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from services.kpi_service.models import Domain, Kpi
+from services.kpi_service.models import (
+    Domain,
+    IdempotencyRecord,
+    Kpi,
+    KpiTarget,
+    Measurement,
+    ServiceState,
+    Status,
+    StatusEvent,
+)
+
+# PostgreSQL's date_trunc unit for each cadence, and the length of one period.
+PERIOD_UNIT = "CASE {c} WHEN 'daily' THEN 'day' WHEN 'weekly' THEN 'week' ELSE 'month' END"
+PERIOD_STEP = (
+    "CASE {c} WHEN 'daily' THEN interval '1 day' WHEN 'weekly' THEN interval '7 days' ELSE interval '1 month' END"
+)
+BUCKET_15M = "date_bin('15 minutes', {ts}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 
 
-def kpis_query(*, domain: Domain | None, include_archived: bool) -> SelectOfScalar[Kpi]:
+async def driver(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the same transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return cast(asyncpg.Connection, raw.driver_connection)
+
+
+# ---------------------------------------------------------------- definitions
+
+
+def _by_id_or_key(id_or_key: str) -> Any:
+    try:
+        return col(Kpi.id) == uuid.UUID(id_or_key)
+    except ValueError:
+        return col(Kpi.key) == id_or_key
+
+
+async def get_kpi(session: AsyncSession, id_or_key: str, *, for_update: bool = False) -> Kpi | None:
+    statement = select(Kpi).where(_by_id_or_key(id_or_key))
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.exec(statement)).first()
+
+
+async def key_exists(session: AsyncSession, key: str) -> bool:
+    return bool((await session.exec(select(exists().where(col(Kpi.key) == key)))).one())
+
+
+_EFFECTIVE_STATUS = f"""
+SELECT k.id FROM kpi.kpis k
+LEFT JOIN kpi.status_states s ON s.kpi_id = k.id
+LEFT JOIN LATERAL (
+    SELECT r.period_start FROM kpi.rollups_period r WHERE r.kpi_id = k.id ORDER BY r.period_start DESC LIMIT 1
+) p ON true
+WHERE CASE
+    WHEN p.period_start IS NULL THEN 'no_data'
+    WHEN ((p.period_start + 3 * {PERIOD_STEP.format(c="k.cadence")}) AT TIME ZONE :zone) + :grace <= now() THEN 'stale'
+    ELSE coalesce(s.status, 'no_data')
+END = :status
+"""
+
+
+def ids_with_status(status: Status, zone: str, grace: dt.timedelta) -> Any:
+    """The ids of KPIs whose status is ``status`` now (the recorded one, unless time made it stale)."""
+    query = text(_EFFECTIVE_STATUS).bindparams(status=status.value, zone=zone, grace=grace).columns(id=Uuid)
+    return select(query.subquery().c.id)
+
+
+def kpis_query(
+    *,
+    domain: Domain | None,
+    owner: uuid.UUID | None,
+    tag: str | None,
+    text_query: str | None,
+    archived: bool | None,
+    status_ids: Any,
+) -> SelectOfScalar[Kpi]:
     statement = select(Kpi)
     if domain is not None:
         statement = statement.where(col(Kpi.domain) == domain.value)
-    if not include_archived:
-        statement = statement.where(col(Kpi.archived_at).is_(None))
+    if owner is not None:
+        statement = statement.where(col(Kpi.owner_org_unit_id) == owner)
+    if tag is not None:
+        statement = statement.where(col(Kpi.tags).contains([tag]))
+    if text_query:
+        pattern = "%" + text_query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            or_(col(Kpi.name).ilike(pattern, escape="\\"), col(Kpi.key).ilike(pattern, escape="\\"))
+        )
+    if archived is not None:
+        statement = statement.where(col(Kpi.archived_at).is_not(None) if archived else col(Kpi.archived_at).is_(None))
+    if status_ids is not None:
+        statement = statement.where(col(Kpi.id).in_(status_ids))
     return statement
+
+
+async def has_measurements(session: AsyncSession, kpi_id: uuid.UUID) -> bool:
+    statement = select(exists().where(col(Measurement.kpi_id) == kpi_id))
+    return bool((await session.exec(statement)).one())
+
+
+async def delete_kpi(session: AsyncSession, kpi: Kpi) -> None:
+    await session.delete(kpi)
+    await session.flush()
+
+
+# ---------------------------------------------------------------- targets
+
+
+async def targets(session: AsyncSession, kpi_id: uuid.UUID) -> list[KpiTarget]:
+    statement = select(KpiTarget).where(col(KpiTarget.kpi_id) == kpi_id).order_by(col(KpiTarget.period_start))
+    return list((await session.exec(statement)).all())
+
+
+async def replace_targets(session: AsyncSession, kpi_id: uuid.UUID, rows: Sequence[KpiTarget]) -> None:
+    await session.exec(delete(KpiTarget).where(col(KpiTarget.kpi_id) == kpi_id))
+    session.add_all(rows)
+    await session.flush()
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+async def idempotency_record(session: AsyncSession, principal: str, key: str) -> IdempotencyRecord | None:
+    return await session.get(IdempotencyRecord, (principal, key))
+
+
+async def save_idempotency_record(session: AsyncSession, record: IdempotencyRecord) -> None:
+    session.add(record)
+    await session.flush()
+
+
+# ---------------------------------------------------------------- ingestion
+
+
+async def resolve_keys(connection: asyncpg.Connection, keys: Sequence[str]) -> dict[str, asyncpg.Record]:
+    rows = await connection.fetch("SELECT id, key, archived_at FROM kpi.kpis WHERE key = ANY($1::text[])", list(keys))
+    return {row["key"]: row for row in rows}
+
+
+_MERGE = """count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum,
+        min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max),
+        first_value = CASE WHEN EXCLUDED.first_ts < r.first_ts THEN EXCLUDED.first_value ELSE r.first_value END,
+        first_ts = LEAST(r.first_ts, EXCLUDED.first_ts),
+        last_value = CASE WHEN EXCLUDED.last_ts > r.last_ts THEN EXCLUDED.last_value ELSE r.last_value END,
+        last_ts = GREATEST(r.last_ts, EXCLUDED.last_ts)"""
+
+_UPSERT = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::float8[]) AS t(kpi_id, ts, value)
+),
+upserted AS (
+    INSERT INTO kpi.measurements AS m (kpi_id, ts, value, recorded_at, recorded_by)
+    SELECT kpi_id, ts, value, $4, $5 FROM input ORDER BY kpi_id, ts
+    ON CONFLICT (kpi_id, ts) DO UPDATE
+        SET value = EXCLUDED.value, recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by
+        WHERE m.value IS DISTINCT FROM EXCLUDED.value
+    RETURNING m.kpi_id, m.ts, m.value, (xmax = 0) AS inserted
+),
+fresh AS (
+    SELECT u.kpi_id, u.ts, u.value,
+           {BUCKET_15M.format(ts="u.ts")} AS bucket_start,
+           date_trunc({PERIOD_UNIT.format(c="k.cadence")}, u.ts AT TIME ZONE $6)::date AS period_start
+    FROM upserted u JOIN kpi.kpis k ON k.id = u.kpi_id
+    WHERE u.inserted
+),
+merged_15m AS (
+    INSERT INTO kpi.rollups_15m AS r
+        (kpi_id, bucket_start, count, sum, min, max, first_ts, first_value, last_ts, last_value)
+    SELECT kpi_id, bucket_start, count(*), sum(value), min(value), max(value),
+           min(ts), (array_agg(value ORDER BY ts))[1], max(ts), (array_agg(value ORDER BY ts DESC))[1]
+    FROM fresh GROUP BY kpi_id, bucket_start ORDER BY kpi_id, bucket_start
+    ON CONFLICT (kpi_id, bucket_start) DO UPDATE SET {_MERGE}
+    RETURNING 1
+),
+merged_period AS (
+    INSERT INTO kpi.rollups_period AS r
+        (kpi_id, period_start, count, sum, min, max, first_ts, first_value, last_ts, last_value)
+    SELECT kpi_id, period_start, count(*), sum(value), min(value), max(value),
+           min(ts), (array_agg(value ORDER BY ts))[1], max(ts), (array_agg(value ORDER BY ts DESC))[1]
+    FROM fresh GROUP BY kpi_id, period_start ORDER BY kpi_id, period_start
+    ON CONFLICT (kpi_id, period_start) DO UPDATE SET {_MERGE}
+    RETURNING 1
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted,
+       coalesce(array_agg(kpi_id) FILTER (WHERE NOT inserted), '{{}}') AS updated_kpis,
+       coalesce(array_agg(ts) FILTER (WHERE NOT inserted), '{{}}') AS updated_ts,
+       coalesce(array_agg(DISTINCT kpi_id), '{{}}') AS touched,
+       (SELECT count(*) FROM merged_15m) + (SELECT count(*) FROM merged_period) AS merged
+FROM upserted
+"""
+
+_OVERWRITE = """count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,
+        first_ts = EXCLUDED.first_ts, first_value = EXCLUDED.first_value,
+        last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value"""
+
+_TOUCHED_BUCKETS = f"""
+    SELECT DISTINCT kpi_id, {BUCKET_15M.format(ts="ts")} AS bucket_start
+    FROM unnest($1::uuid[], $2::timestamptz[]) AS t(kpi_id, ts)
+"""
+_LOCK_15M = f"""
+SELECT 1 FROM kpi.rollups_15m r JOIN ({_TOUCHED_BUCKETS}) t USING (kpi_id, bucket_start)
+ORDER BY r.kpi_id, r.bucket_start FOR UPDATE OF r
+"""
+_RECOMPUTE_15M = f"""
+INSERT INTO kpi.rollups_15m AS r
+    (kpi_id, bucket_start, count, sum, min, max, first_ts, first_value, last_ts, last_value)
+SELECT t.kpi_id, t.bucket_start, count(*), sum(m.value), min(m.value), max(m.value),
+       min(m.ts), (array_agg(m.value ORDER BY m.ts))[1], max(m.ts), (array_agg(m.value ORDER BY m.ts DESC))[1]
+FROM ({_TOUCHED_BUCKETS}) t
+JOIN kpi.measurements m ON m.kpi_id = t.kpi_id AND m.ts >= t.bucket_start AND m.ts < t.bucket_start + interval '15 minutes'
+GROUP BY t.kpi_id, t.bucket_start
+ON CONFLICT (kpi_id, bucket_start) DO UPDATE SET {_OVERWRITE}
+"""  # noqa: E501
+
+_TOUCHED_PERIODS = f"""
+    SELECT DISTINCT t.kpi_id, date_trunc({PERIOD_UNIT.format(c="k.cadence")}, t.ts AT TIME ZONE $3)::date AS period_start,
+           k.cadence
+    FROM unnest($1::uuid[], $2::timestamptz[]) AS t(kpi_id, ts) JOIN kpi.kpis k ON k.id = t.kpi_id
+"""  # noqa: E501
+_LOCK_PERIOD = f"""
+SELECT 1 FROM kpi.rollups_period r JOIN ({_TOUCHED_PERIODS}) t USING (kpi_id, period_start)
+ORDER BY r.kpi_id, r.period_start FOR UPDATE OF r
+"""
+_INSERT_PERIOD = """
+INSERT INTO kpi.rollups_period AS r
+    (kpi_id, period_start, count, sum, min, max, first_ts, first_value, last_ts, last_value)
+"""
+
+
+def _period_from_15m(periods: str, zone: str) -> str:
+    """A period's aggregates from the 15-minute ones inside its local bounds (exact: every zone's
+    midnight falls on a quarter hour). ``periods`` yields (kpi_id, period_start, cadence)."""
+    step = PERIOD_STEP.format(c="t.cadence")
+    return f"""
+SELECT t.kpi_id, t.period_start, sum(r.count), sum(r.sum), min(r.min), max(r.max),
+       min(r.first_ts), (array_agg(r.first_value ORDER BY r.first_ts))[1],
+       max(r.last_ts), (array_agg(r.last_value ORDER BY r.last_ts DESC))[1]
+FROM ({periods}) t
+JOIN kpi.rollups_15m r ON r.kpi_id = t.kpi_id
+    AND r.bucket_start >= (t.period_start::timestamp AT TIME ZONE {zone})
+    AND r.bucket_start < ((t.period_start + {step}) AT TIME ZONE {zone})
+GROUP BY t.kpi_id, t.period_start
+"""
+
+
+_RECOMPUTE_PERIOD = (
+    _INSERT_PERIOD
+    + _period_from_15m(_TOUCHED_PERIODS, "$3")
+    + f"ON CONFLICT (kpi_id, period_start) DO UPDATE SET {_OVERWRITE}"
+)
+_ALL_PERIODS = f"""
+    SELECT DISTINCT b.kpi_id,
+           date_trunc({PERIOD_UNIT.format(c="k.cadence")}, b.bucket_start AT TIME ZONE $2)::date AS period_start,
+           k.cadence
+    FROM kpi.rollups_15m b JOIN kpi.kpis k ON k.id = b.kpi_id
+    WHERE $1::uuid[] IS NULL OR b.kpi_id = ANY($1::uuid[])
+"""
+_REBUILD_PERIODS = _INSERT_PERIOD + _period_from_15m(_ALL_PERIODS, "$2")
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertOutcome:
+    inserted: int
+    updated_kpis: list[uuid.UUID]
+    updated_ts: list[dt.datetime]
+    touched: list[uuid.UUID]
+
+
+async def upsert_measurements(
+    connection: asyncpg.Connection,
+    kpi_ids: Sequence[uuid.UUID],
+    timestamps: Sequence[dt.datetime],
+    values: Sequence[float],
+    *,
+    recorded_by: str,
+    zone: str,
+) -> UpsertOutcome:
+    """Write the points (a changed value keeps its predecessor as a revision), fold new points into
+    the rollups, and recompute exactly the buckets and periods where a value was replaced."""
+    row = await connection.fetchrow(_UPSERT, kpi_ids, timestamps, values, dt.datetime.now(dt.UTC), recorded_by, zone)
+    assert row is not None
+    outcome = UpsertOutcome(row["inserted"], list(row["updated_kpis"]), list(row["updated_ts"]), list(row["touched"]))
+    if outcome.updated_kpis:
+        # Lock first, then recompute with a fresh snapshot: a concurrent writer's points are then
+        # either already committed (and counted) or merged after us (and added on top).
+        args = (outcome.updated_kpis, outcome.updated_ts)
+        await connection.execute(_LOCK_15M, *args)
+        await connection.execute(_RECOMPUTE_15M, *args)
+        await connection.execute(_LOCK_PERIOD, *args, zone)
+        await connection.execute(_RECOMPUTE_PERIOD, *args, zone)
+    return outcome
+
+
+async def existing_values(
+    connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID], timestamps: Sequence[dt.datetime]
+) -> dict[tuple[uuid.UUID, dt.datetime], float]:
+    rows = await connection.fetch(
+        """SELECT m.kpi_id, m.ts, m.value
+           FROM unnest($1::uuid[], $2::timestamptz[]) AS t(kpi_id, ts)
+           JOIN kpi.measurements m ON m.kpi_id = t.kpi_id AND m.ts = t.ts""",
+        kpi_ids,
+        timestamps,
+    )
+    return {(r["kpi_id"], r["ts"]): r["value"] for r in rows}
+
+
+async def rebuild_period_rollups(
+    connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID] | None, zone: str
+) -> None:
+    """Recompute period rollups from the 15-minute ones (after a cadence or time-zone change)."""
+    if kpi_ids is None:
+        await connection.execute("DELETE FROM kpi.rollups_period")
+    else:
+        await connection.execute("DELETE FROM kpi.rollups_period WHERE kpi_id = ANY($1::uuid[])", list(kpi_ids))
+    await connection.execute(_REBUILD_PERIODS, None if kpi_ids is None else list(kpi_ids), zone)
+
+
+# ---------------------------------------------------------------- reads
+
+_STATUS = """
+SELECT k.id, k.key, k.direction, k.aggregation, k.cadence, k.threshold_mode, k.threshold_amber, k.threshold_red,
+       p.period_start, p.count, p.sum, p.min, p.max, p.last_value, p.last_ts,
+       tg.period_start AS target_start, tg.period_end AS target_end,
+       tg.value AS target_value, tg.min AS target_min, tg.max AS target_max,
+       s.status AS recorded_status
+FROM unnest($1::{kind}[]) WITH ORDINALITY AS wanted(ref, position)
+JOIN kpi.kpis k ON k.{column} = wanted.ref
+LEFT JOIN kpi.status_states s ON s.kpi_id = k.id
+LEFT JOIN LATERAL (
+    SELECT * FROM kpi.rollups_period r WHERE r.kpi_id = k.id ORDER BY r.period_start DESC LIMIT 2
+) p ON true
+LEFT JOIN LATERAL (
+    SELECT * FROM kpi.kpi_targets t
+    WHERE t.kpi_id = k.id AND t.period_start <= p.period_start AND t.period_end >= p.period_start
+    LIMIT 1
+) tg ON true
+ORDER BY wanted.position, p.period_start DESC
+"""
+
+
+_STATUS_BY_ID = _STATUS.format(kind="uuid", column="id")
+_STATUS_BY_KEY = _STATUS.format(kind="text", column="key")
+
+
+async def status_rows(connection: asyncpg.Connection, refs: Sequence[uuid.UUID | str]) -> list[asyncpg.Record]:
+    """For each KPI (in the order given, by id or key): up to two rows, its latest two periods with
+    data, each with the target covering it. One query, whatever the number of KPIs; unknown ones are
+    absent."""
+    ids: list[uuid.UUID] = []
+    for ref in refs:
+        try:
+            ids.append(ref if isinstance(ref, uuid.UUID) else uuid.UUID(ref))
+        except ValueError:
+            return list(await connection.fetch(_STATUS_BY_KEY, [str(r) for r in refs]))
+    return list(await connection.fetch(_STATUS_BY_ID, ids))
+
+
+async def ids_for_keys(connection: asyncpg.Connection, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+    rows = await connection.fetch("SELECT key, id FROM kpi.kpis WHERE key = ANY($1::text[])", list(keys))
+    return {r["key"]: r["id"] for r in rows}
+
+
+async def status_states(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await connection.fetch(
+        "SELECT kpi_id, status FROM kpi.status_states WHERE kpi_id = ANY($1::uuid[])", list(kpi_ids)
+    )
+    return {r["kpi_id"]: r["status"] for r in rows}
+
+
+async def record_status_changes(
+    connection: asyncpg.Connection,
+    changes: Sequence[tuple[uuid.UUID, Status, float | None, dt.date | None]],
+    cause: str,
+) -> int:
+    """Record each KPI's new status once: when several writers or readers notice the same change,
+    only the one that actually moves the recorded state adds the event."""
+    if not changes:
+        return 0
+    row = await connection.fetchrow(
+        """
+        WITH input AS (
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::date[])
+                AS t(kpi_id, status, value, period_start)
+        ),
+        previous AS (
+            SELECT s.kpi_id, s.status FROM kpi.status_states s JOIN input USING (kpi_id)
+        ),
+        moved AS (
+            INSERT INTO kpi.status_states AS s (kpi_id, status, changed_at)
+            SELECT kpi_id, status, now() FROM input ORDER BY kpi_id
+            ON CONFLICT (kpi_id) DO UPDATE SET status = EXCLUDED.status, changed_at = EXCLUDED.changed_at
+            WHERE s.status IS DISTINCT FROM EXCLUDED.status
+            RETURNING s.kpi_id
+        ),
+        events AS (
+            INSERT INTO kpi.status_events (kpi_id, occurred_at, from_status, to_status, value, period_start, cause)
+            SELECT i.kpi_id, now(), p.status, i.status, i.value, i.period_start, $5
+            FROM input i JOIN moved USING (kpi_id) LEFT JOIN previous p USING (kpi_id)
+            WHERE p.status IS DISTINCT FROM i.status
+            RETURNING 1
+        )
+        SELECT count(*) AS recorded FROM events
+        """,
+        [c[0] for c in changes],
+        [c[1].value for c in changes],
+        [c[2] for c in changes],
+        [c[3] for c in changes],
+        cause,
+    )
+    return int(row["recorded"]) if row else 0
+
+
+_SERIES = """
+SELECT local_start,
+       (local_start AT TIME ZONE $5) AS start,
+       ((local_start + $6::text::interval) AT TIME ZONE $5) AS "end",
+       sum(count)::bigint AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
+       min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       (array_agg(last_value ORDER BY last_ts DESC))[1] AS last_value
+FROM (
+    SELECT date_trunc($4, bucket_start AT TIME ZONE $5) AS local_start, *
+    FROM kpi.rollups_15m WHERE kpi_id = $1 AND bucket_start >= $2 AND bucket_start < $3
+) b
+GROUP BY local_start
+ORDER BY local_start
+"""
+
+
+async def series(
+    connection: asyncpg.Connection,
+    kpi_id: uuid.UUID,
+    start: dt.datetime,
+    end: dt.datetime,
+    unit: str,
+    zone: str,
+    step: str,
+) -> list[asyncpg.Record]:
+    return list(await connection.fetch(_SERIES, kpi_id, start, end, unit, zone, step))
+
+
+async def measurements_page(
+    connection: asyncpg.Connection,
+    kpi_id: uuid.UUID,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    as_of: dt.datetime | None,
+    after: dt.datetime | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Raw points in ``[start, end)`` after the cursor ``after``; with ``as_of``, the values that were
+    current at that instant (a point recorded later is absent, a value replaced later shows its
+    predecessor)."""
+    if as_of is None:
+        return list(
+            await connection.fetch(
+                """SELECT ts, value FROM kpi.measurements
+                   WHERE kpi_id = $1 AND ($2::timestamptz IS NULL OR ts >= $2) AND ($3::timestamptz IS NULL OR ts < $3)
+                     AND ($4::timestamptz IS NULL OR ts > $4)
+                   ORDER BY ts LIMIT $5""",
+                kpi_id, start, end, after, limit,
+            )
+        )  # fmt: skip
+    return list(
+        await connection.fetch(
+            """SELECT ts, value FROM (
+                   SELECT ts, value FROM kpi.measurements
+                   WHERE kpi_id = $1 AND recorded_at <= $6
+                   UNION ALL
+                   SELECT ts, value FROM kpi.measurement_revisions
+                   WHERE kpi_id = $1 AND recorded_at <= $6 AND replaced_at > $6
+               ) known
+               WHERE ($2::timestamptz IS NULL OR ts >= $2) AND ($3::timestamptz IS NULL OR ts < $3)
+                 AND ($4::timestamptz IS NULL OR ts > $4)
+               ORDER BY ts LIMIT $5""",
+            kpi_id, start, end, after, limit, as_of,
+        )
+    )  # fmt: skip
+
+
+def events_query(*, since: dt.datetime | None, kpi_ids: Sequence[uuid.UUID] | None) -> SelectOfScalar[StatusEvent]:
+    statement = select(StatusEvent)
+    if since is not None:
+        statement = statement.where(col(StatusEvent.occurred_at) >= since)
+    if kpi_ids is not None:
+        statement = statement.where(col(StatusEvent.kpi_id).in_(kpi_ids))
+    return statement
+
+
+async def keys_of(session: AsyncSession, kpi_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await session.exec(select(Kpi.id, Kpi.key).where(col(Kpi.id).in_(kpi_ids)))
+    return dict(rows.all())
+
+
+# ---------------------------------------------------------------- service state
+
+
+async def get_state(session: AsyncSession, name: str) -> str | None:
+    row = await session.get(ServiceState, name)
+    return row.value if row else None
+
+
+async def set_state(session: AsyncSession, name: str, value: str) -> None:
+    await session.merge(ServiceState(name=name, value=value))
+    await session.flush()

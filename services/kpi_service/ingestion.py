@@ -1,0 +1,149 @@
+"""Validating a measurement batch by hand: orjson, then one pass over the points, every problem
+reported with its JSON pointer. Hand validation of 10 000 points is several times faster than
+building a pydantic model per point, and ingestion is the busiest path of the platform."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from shared.errors import BadRequest, FieldError, PayloadTooLarge, UnprocessableContent
+
+
+@dataclass
+class Batch:
+    """Valid points, deduplicated, as parallel arrays ready for ``unnest``."""
+
+    kpi_ids: list[uuid.UUID] = field(default_factory=list)
+    timestamps: list[dt.datetime] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    received: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        """Points repeated verbatim in the batch (counted as unchanged)."""
+        return self.received - len(self.values)
+
+
+def _error(index: int, name: str | None, message: str, code: str) -> FieldError:
+    pointer = f"/points/{index}" + (f"/{name}" if name else "")
+    return FieldError(pointer=pointer, message=message, code=code)
+
+
+def parse_points(body: bytes, max_points: int) -> list[Any]:
+    """The ``points`` array of the body, or a 400/413/422 that says what is wrong with its shape."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:  # NaN and Infinity are not JSON: orjson refuses them here
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(document, dict):
+        raise UnprocessableContent(
+            "The body must be an object.", errors=[FieldError(pointer="", message="Expected an object.", code="type")]
+        )
+    unknown = sorted(set(document) - {"points"})
+    if unknown:
+        raise UnprocessableContent(
+            "Unknown fields.",
+            errors=[FieldError(pointer=f"/{k}", message="Unknown field.", code="extra_forbidden") for k in unknown],
+        )
+    points = document.get("points")
+    if not isinstance(points, list):
+        raise UnprocessableContent(
+            "`points` must be an array.",
+            errors=[FieldError(pointer="/points", message="Expected an array of points.", code="type")],
+        )
+    if len(points) > max_points:
+        raise PayloadTooLarge(f"A batch holds at most {max_points} points; this one has {len(points)}.")
+    return points
+
+
+def _timestamp(raw: object) -> tuple[dt.datetime | None, str, str]:
+    if not isinstance(raw, str):
+        return None, "Expected an RFC 3339 timestamp string.", "type"
+    try:
+        parsed = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return None, "Not an RFC 3339 timestamp.", "invalid_timestamp"
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None, "The timestamp has no offset; give one (e.g. `Z` or `+02:00`).", "naive_timestamp"
+    return parsed.astimezone(dt.UTC), "", ""
+
+
+def validate_points(
+    points: list[Any],
+    known: dict[str, tuple[uuid.UUID, bool]],
+    *,
+    now: dt.datetime,
+    future_tolerance: dt.timedelta,
+) -> Batch:
+    """Check every point; raise one 422 listing every bad one, or return the batch to write.
+    ``known`` maps KPI keys to ``(id, archived)``."""
+    errors: list[FieldError] = []
+    batch = Batch(received=len(points))
+    seen: dict[tuple[uuid.UUID, dt.datetime], tuple[float, int]] = {}
+    latest = now + future_tolerance
+    for index, point in enumerate(points):
+        if not isinstance(point, dict):
+            errors.append(_error(index, None, "Expected an object with kpi, ts and value.", "type"))
+            continue
+        unknown = set(point) - {"kpi", "ts", "value"}
+        for name in sorted(unknown):
+            errors.append(_error(index, name, "Unknown field.", "extra_forbidden"))
+        key = point.get("kpi")
+        kpi_id = None
+        if not isinstance(key, str):
+            errors.append(_error(index, "kpi", "Expected a KPI key.", "missing" if key is None else "type"))
+        elif key not in known:
+            errors.append(_error(index, "kpi", f"No KPI with key {key!r}.", "unknown_kpi"))
+        elif known[key][1]:
+            errors.append(_error(index, "kpi", f"KPI {key!r} is archived.", "archived_kpi"))
+        else:
+            kpi_id = known[key][0]
+        ts, message, code = _timestamp(point.get("ts")) if "ts" in point else (None, "Required.", "missing")
+        if ts is None:
+            errors.append(_error(index, "ts", message, code))
+        elif ts > latest:
+            errors.append(_error(index, "ts", f"More than {future_tolerance} in the future.", "future_timestamp"))
+            ts = None
+        value = point.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            errors.append(_error(index, "value", "Expected a number.", "missing" if value is None else "type"))
+            value = None
+        else:
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value):
+                errors.append(_error(index, "value", "Expected a finite number.", "finite_number"))
+                value = None
+        if kpi_id is None or ts is None or value is None:
+            continue
+        previous = seen.get((kpi_id, ts))
+        if previous is not None:
+            if previous[0] != value:
+                errors.append(
+                    _error(
+                        index,
+                        None,
+                        f"Same kpi and ts as point {previous[1]} with another value.",
+                        "conflicting_duplicate",
+                    )
+                )
+            continue
+        seen[(kpi_id, ts)] = (value, index)
+        batch.kpi_ids.append(kpi_id)
+        batch.timestamps.append(ts)
+        batch.values.append(value)
+    if errors:
+        raise UnprocessableContent(
+            f"{len({e.pointer.split('/')[2] for e in errors if e.pointer})} of {len(points)} points are invalid; "
+            "nothing was written.",
+            errors=errors,
+        )
+    return batch

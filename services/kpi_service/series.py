@@ -1,0 +1,87 @@
+"""Series windows: local calendar buckets, aligned in the requested time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.kpi_service.models import Aggregation
+from shared.errors import FieldError, UnprocessableContent
+
+# PostgreSQL interval of one bucket, by date_trunc unit.
+BUCKETS = {"day": "1 day", "week": "7 days", "month": "1 month", "quarter": "3 months", "year": "1 year"}
+_APPROX_DAYS = {"day": 1, "week": 7, "month": 28, "quarter": 90, "year": 365}
+MAX_BUCKETS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesWindow:
+    start: dt.datetime
+    end: dt.datetime
+
+
+def _truncate(day: dt.date, bucket: str) -> dt.date:
+    if bucket == "day":
+        return day
+    if bucket == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if bucket == "month":
+        return day.replace(day=1)
+    if bucket == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    return day.replace(month=1, day=1)
+
+
+def _next(day: dt.date, bucket: str) -> dt.date:
+    if bucket == "day":
+        return day + dt.timedelta(days=1)
+    if bucket == "week":
+        return day + dt.timedelta(days=7)
+    months = {"month": 1, "quarter": 3, "year": 12}[bucket]
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+
+
+def _bucket_of(instant: dt.datetime, bucket: str, zone: ZoneInfo) -> dt.date:
+    return _truncate(instant.astimezone(zone).date(), bucket)
+
+
+def series_window(
+    bucket: str, start: dt.datetime | None, end: dt.datetime | None, zone: ZoneInfo, now: dt.datetime | None = None
+) -> SeriesWindow:
+    """Widen ``[start, end)`` to whole local buckets: from the start of the bucket holding ``start``
+    to the end of the one holding the instant before ``end``, so every bucket is complete."""
+    end = end or now or dt.datetime.now(dt.UTC)
+    start = start or end - dt.timedelta(days=365)
+    if end <= start:
+        raise UnprocessableContent(
+            "`to` must be after `from`.",
+            errors=[FieldError(location="query", parameter="to", message="Not after `from`.", code="empty_window")],
+        )
+    if (end - start).days / _APPROX_DAYS[bucket] > MAX_BUCKETS:
+        raise UnprocessableContent(
+            f"At most about {MAX_BUCKETS} buckets per call; use a larger bucket or a shorter window.",
+            errors=[FieldError(location="query", parameter="from", message="Window too long.", code="too_many")],
+        )
+    first = _bucket_of(start, bucket, zone)
+    last = _bucket_of(end - dt.timedelta(microseconds=1), bucket, zone)
+    return SeriesWindow(_midnight(first, zone), _midnight(_next(last, bucket), zone))
+
+
+def bucket_value(aggregation: str, row: Any) -> float:
+    kind = Aggregation(aggregation)
+    if kind is Aggregation.sum:
+        return float(row["sum"])
+    if kind is Aggregation.avg:
+        return float(row["sum"]) / int(row["count"])
+    if kind is Aggregation.min:
+        return float(row["min"])
+    if kind is Aggregation.max:
+        return float(row["max"])
+    return float(row["last_value"])

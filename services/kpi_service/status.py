@@ -1,0 +1,125 @@
+"""Judging a KPI: cadence periods in local time, aggregation, shortfall against the target, status,
+trend and staleness. Pure functions: the SQL that feeds them lives in ``repository``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from services.kpi_service.models import Aggregation, Cadence, Direction, Status, ThresholdMode
+
+# The SQL twin of these unit names is repository.PERIOD_UNIT.
+STALE_AFTER_PERIODS = 3  # the period with the last data, then two whole periods without any
+
+
+def add_periods(start: dt.date, cadence: Cadence, count: int) -> dt.date:
+    if cadence is Cadence.daily:
+        return start + dt.timedelta(days=count)
+    if cadence is Cadence.weekly:
+        return start + dt.timedelta(weeks=count)
+    months = start.year * 12 + start.month - 1 + count
+    return dt.date(months // 12, months % 12 + 1, 1)
+
+
+def period_start(day: dt.date, cadence: Cadence) -> dt.date:
+    if cadence is Cadence.daily:
+        return day
+    if cadence is Cadence.weekly:
+        return day - dt.timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def period_last_day(start: dt.date, cadence: Cadence) -> dt.date:
+    return add_periods(start, cadence, 1) - dt.timedelta(days=1)
+
+
+def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The instant a local day begins (PostgreSQL's ``day::timestamp AT TIME ZONE zone``)."""
+    return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodAggregate:
+    period_start: dt.date
+    count: int
+    sum: float
+    min: float
+    max: float
+    last_value: float
+    last_ts: dt.datetime
+
+    def value(self, aggregation: Aggregation) -> float:
+        if aggregation is Aggregation.sum:
+            return self.sum
+        if aggregation is Aggregation.avg:
+            return self.sum / self.count
+        if aggregation is Aggregation.min:
+            return self.min
+        if aggregation is Aggregation.max:
+            return self.max
+        return self.last_value
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    period_start: dt.date
+    period_end: dt.date
+    value: float | None
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRule:
+    mode: ThresholdMode
+    amber: float
+    red: float
+
+
+def shortfall(value: float, direction: Direction, target: Target) -> tuple[float, float]:
+    """How far ``value`` is on the bad side of ``target``, and the magnitude relative thresholds
+    scale with (the target, or the nearest edge of the band)."""
+    if direction is Direction.target_range:
+        low = target.min if target.min is not None else -math.inf
+        high = target.max if target.max is not None else math.inf
+        if value < low:
+            return low - value, abs(low)
+        if value > high:
+            return value - high, abs(high)
+        return 0.0, abs(low if math.isfinite(low) else high)
+    assert target.value is not None
+    gap = target.value - value if direction is Direction.increase else value - target.value
+    return max(gap, 0.0), abs(target.value)
+
+
+def judge(value: float, direction: Direction, target: Target, rule: ThresholdRule | None) -> Status:
+    gap, scale = shortfall(value, direction, target)
+    if gap == 0:
+        return Status.green
+    if rule is None:
+        return Status.red
+    measured = gap if rule.mode is ThresholdMode.absolute else (gap / scale if scale else math.inf)
+    if measured <= rule.amber:
+        return Status.green
+    if measured <= rule.red:
+        return Status.amber
+    return Status.red
+
+
+def stale_since(latest_period: dt.date, cadence: Cadence, zone: ZoneInfo, grace: dt.timedelta) -> dt.datetime:
+    """When a KPI whose last data falls in ``latest_period`` turns stale: once two whole periods
+    have passed without data (plus the grace)."""
+    return local_midnight(add_periods(latest_period, cadence, STALE_AFTER_PERIODS), zone) + grace
+
+
+def trend(
+    current: PeriodAggregate, previous: PeriodAggregate | None, cadence: Cadence, aggregation: Aggregation
+) -> tuple[dt.date, float, float, float | None] | None:
+    """Change against the period just before (only when that period has data)."""
+    if previous is None or previous.period_start != add_periods(current.period_start, cadence, -1):
+        return None
+    now, before = current.value(aggregation), previous.value(aggregation)
+    relative = (now - before) / abs(before) if before else None
+    return previous.period_start, before, now - before, relative

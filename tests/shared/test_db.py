@@ -1,0 +1,76 @@
+"""The session dependency owns the transaction: commit when the route returns, roll back — at once —
+when it raises."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from shared.app import create_app
+from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator, internal_token_scheme
+from shared.db import Database, SessionDep, async_url
+from shared.errors import Conflict
+from shared.settings import Settings
+from tests.auth import TEST_SECRET, token
+
+
+class Done(BaseModel):
+    ok: bool
+
+
+router = APIRouter(prefix="/v1", tags=["probe"])
+
+
+@router.post("/writes/{name}", response_model=Done)
+async def write(name: str, session: SessionDep) -> Done:
+    await session.exec(text("INSERT INTO probe_rows (name) VALUES (:name)").bindparams(name=name))  # type: ignore[call-overload]
+    if name.startswith("fail"):
+        raise Conflict("Refused after writing.")
+    if name.startswith("crash"):
+        raise RuntimeError("boom")
+    return Done(ok=True)
+
+
+@pytest.fixture
+async def probe(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
+    app = create_app(
+        service="probe", title="probe", description="", settings=Settings(), routers=[router],
+        uses_database=False, security=internal_token_scheme,
+    )  # fmt: skip
+    database = Database(async_url(database_url), Settings())
+    async with database.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE IF NOT EXISTS probe_rows (name text)"))
+        await connection.execute(text("TRUNCATE probe_rows"))
+    app.state.database = database
+    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = {INTERNAL_TOKEN_HEADER: token("probe")}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+        yield client, database
+    async with database.engine.begin() as connection:
+        await connection.execute(text("DROP TABLE probe_rows"))
+    await database.dispose()
+
+
+async def _rows(database: Database) -> list[str]:
+    async with database.engine.connect() as connection:
+        return [r[0] for r in await connection.execute(text("SELECT name FROM probe_rows ORDER BY name"))]
+
+
+async def test_success_commits_and_errors_roll_back_before_the_response(
+    probe: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, database = probe
+    assert (await client.post("/v1/writes/kept")).status_code == 200
+    assert (await client.post("/v1/writes/fail-1")).status_code == 409
+    # The connection is back in the pool, its transaction already rolled back: nothing waits for
+    # a garbage collector to finish the request's work.
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert (await client.post("/v1/writes/crash-1")).status_code == 500
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await _rows(database) == ["kept"]

@@ -115,11 +115,8 @@ def validate_points(
             errors.append(_error(index, "value", "Expected a number.", "missing" if value is None else "type"))
             value = None
         else:
-            try:
-                value = float(value)
-            except OverflowError:
-                value = math.inf
-            if not math.isfinite(value):
+            value = float(value)
+            if not math.isfinite(value):  # orjson refuses NaN, Infinity and 1e400 before we get here
                 errors.append(_error(index, "value", "Expected a finite number.", "finite_number"))
                 value = None
         if kpi_id is None or ts is None or value is None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import Uuid, delete, exists, or_, text
+from sqlalchemy import Uuid, any_, delete, exists, literal, or_, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -97,7 +97,7 @@ def kpis_query(
     if owner is not None:
         statement = statement.where(col(Kpi.owner_org_unit_id) == owner)
     if tag is not None:
-        statement = statement.where(col(Kpi.tags).contains([tag]))
+        statement = statement.where(literal(tag) == any_(col(Kpi.tags)))
     if text_query:
         pattern = "%" + text_query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
@@ -411,9 +411,9 @@ async def record_status_changes(
         ),
         events AS (
             INSERT INTO kpi.status_events (kpi_id, occurred_at, from_status, to_status, value, period_start, cause)
-            SELECT i.kpi_id, now(), p.status, i.status, i.value, i.period_start, $5
+            SELECT i.kpi_id, now(), coalesce(p.status, 'no_data'), i.status, i.value, i.period_start, $5
             FROM input i JOIN moved USING (kpi_id) LEFT JOIN previous p USING (kpi_id)
-            WHERE p.status IS DISTINCT FROM i.status
+            WHERE coalesce(p.status, 'no_data') IS DISTINCT FROM i.status  -- a new KPI starts without data
             RETURNING 1
         )
         SELECT count(*) AS recorded FROM events

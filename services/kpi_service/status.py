@@ -101,11 +101,16 @@ def judge(value: float, direction: Direction, target: Target, rule: ThresholdRul
     if rule is None:
         return Status.red
     measured = gap if rule.mode is ThresholdMode.absolute else (gap / scale if scale else math.inf)
-    if measured <= rule.amber:
+    if _within(measured, rule.amber):
         return Status.green
-    if measured <= rule.red:
+    if _within(measured, rule.red):
         return Status.amber
     return Status.red
+
+
+def _within(measured: float, limit: float) -> bool:
+    """``measured <= limit``, forgiving binary rounding: 2.2 against a target of 2 is exactly 10 %."""
+    return measured <= limit or math.isclose(measured, limit, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def stale_since(latest_period: dt.date, cadence: Cadence, zone: ZoneInfo, grace: dt.timedelta) -> dt.datetime:

@@ -1,0 +1,248 @@
+"""Status, trend, events and series through the API, in the organisation's time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.kpi_service.config import KpiSettings
+from services.kpi_service.main import app
+from tests.kpi_service.helpers import create_kpi, push_ok, set_targets
+
+ALWAYS = {"period_start": "2000-01-01", "period_end": "2099-12-31"}
+
+
+@pytest.fixture
+def paris() -> Iterator[None]:
+    """The organisation's calendar is Paris's for this test."""
+    settings = app.state.settings
+    app.state.settings = KpiSettings(org_timezone="Europe/Paris")
+    yield
+    app.state.settings = settings
+
+
+def ago(**delta: float) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(**delta)).isoformat()
+
+
+async def status_of(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
+    response = await client.get(f"/v1/kpis/{key}/status")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def events_of(client: httpx.AsyncClient, key: str) -> list[tuple[str | None, str, str]]:
+    items = (await client.get("/v1/kpi-events", params={"kpi": key, "limit": 500})).json()["items"]
+    return [(e["from_status"], e["to_status"], e["cause"]) for e in items]
+
+
+async def test_status_moves_through_no_data_no_target_and_colours(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client, thresholds={"mode": "relative", "amber": 0.05, "red": 0.1})
+    key = kpi["key"]
+    assert (await status_of(kpi_client, key))["status"] == "no_data"
+    await push_ok(kpi_client, (key, ago(minutes=2), 93.0))
+    assert (await status_of(kpi_client, key))["status"] == "no_target"
+    await set_targets(kpi_client, key, {**ALWAYS, "value": 95})
+    body = await status_of(kpi_client, key)
+    assert body["status"] == "green"  # 93 is within 5 % of 95
+    assert body["target"]["value"] == 95
+    assert body["thresholds"] == {"mode": "relative", "amber": 0.05, "red": 0.1}
+    await push_ok(kpi_client, (key, ago(minutes=1), 80.0))  # same day: the day's average is 86.5
+    body = await status_of(kpi_client, key)
+    assert (body["status"], body["value"], body["count"]) == ("amber", 86.5, 2)
+    await push_ok(kpi_client, (key, ago(minutes=1), 60.0))  # a correction: average 76.5
+    assert (await status_of(kpi_client, key))["status"] == "red"
+    assert await events_of(kpi_client, key) == [
+        ("no_data", "no_target", "ingestion"),
+        ("no_target", "green", "definition"),
+        ("green", "amber", "ingestion"),
+        ("amber", "red", "ingestion"),
+    ]
+    await push_ok(kpi_client, (key, ago(minutes=1), 60.0))  # a retry changes nothing, records nothing
+    assert len(await events_of(kpi_client, key)) == 4
+
+
+async def test_a_daily_kpi_keeps_yesterdays_status_until_today_has_data(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client, aggregation="sum")
+    await set_targets(kpi_client, kpi["key"], {**ALWAYS, "value": 10})
+    yesterday = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+    await push_ok(
+        kpi_client,
+        (kpi["key"], yesterday.isoformat(), 6.0),
+        (kpi["key"], (yesterday + dt.timedelta(hours=1)).isoformat(), 5.0),
+    )
+    body = await status_of(kpi_client, kpi["key"])
+    assert (body["status"], body["value"], body["period_start"]) == ("green", 11.0, yesterday.date().isoformat())
+
+
+async def test_trend_compares_with_the_previous_period(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client, aggregation="last")
+    today = dt.datetime.now(dt.UTC)
+    await push_ok(
+        kpi_client, (kpi["key"], (today - dt.timedelta(days=1)).isoformat(), 80.0), (kpi["key"], ago(minutes=1), 90.0)
+    )
+    trend = (await status_of(kpi_client, kpi["key"]))["trend"]
+    assert trend["previous_value"] == 80.0
+    assert trend["absolute_change"] == 10.0
+    assert trend["relative_change"] == pytest.approx(0.125)
+
+
+async def test_stale_is_recorded_once_by_whoever_reads_first(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client)
+    await set_targets(kpi_client, kpi["key"], {**ALWAYS, "value": 1})
+    settings = app.state.settings
+    app.state.settings = KpiSettings(stale_grace_hours=1000)  # fresh enough when it arrives...
+    try:
+        await push_ok(kpi_client, (kpi["key"], ago(days=5), 1.0))
+        assert (await status_of(kpi_client, kpi["key"]))["status"] == "green"
+    finally:
+        app.state.settings = settings  # ...and stale by the clock afterwards
+    first = await status_of(kpi_client, kpi["key"])
+    assert first["status"] == "stale"
+    assert first["value"] == 1.0  # the last value stays visible
+    assert first["stale_since"] is not None
+    await status_of(kpi_client, kpi["key"])
+    await kpi_client.get("/v1/kpi-statuses", params={"kpi": kpi["key"]})
+    assert [e for e in await events_of(kpi_client, kpi["key"]) if e[2] == "time"] == [("green", "stale", "time")]
+    stale = (await kpi_client.get("/v1/kpis", params={"status": "stale", "limit": 500})).json()["items"]
+    assert kpi["key"] in {k["key"] for k in stale}
+    await push_ok(kpi_client, (kpi["key"], ago(minutes=1), 1.0))
+    assert (await status_of(kpi_client, kpi["key"]))["status"] == "green"
+
+
+async def test_many_statuses_in_one_call_keep_the_order_asked(kpi_client: httpx.AsyncClient) -> None:
+    keys = [(await create_kpi(kpi_client))["key"] for _ in range(5)]
+    await push_ok(kpi_client, *[(k, ago(minutes=1), float(i)) for i, k in enumerate(keys)])
+    asked = [keys[3], keys[0], keys[4], keys[0]]
+    response = await kpi_client.get("/v1/kpi-statuses", params={"kpi": asked})
+    assert response.status_code == 200
+    assert [s["kpi"] for s in response.json()["items"]] == [keys[3], keys[0], keys[4]]
+    assert [s["value"] for s in response.json()["items"]] == [3.0, 0.0, 4.0]
+    unknown = await kpi_client.get("/v1/kpi-statuses", params={"kpi": [keys[0], "no.such_kpi"]})
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["code"] == "unknown_kpi"
+    too_many = await kpi_client.get("/v1/kpi-statuses", params={"kpi": [f"k.k{i}" for i in range(501)]})
+    assert too_many.status_code == 422
+    assert (await kpi_client.get("/v1/kpi-statuses")).status_code == 422
+
+
+@pytest.mark.usefixtures("paris")
+async def test_month_boundaries_follow_the_organisations_calendar(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client, cadence="monthly", aggregation="sum")
+    key = kpi["key"]
+    await push_ok(
+        kpi_client,
+        (key, "2026-02-28T23:59:59.999999+01:00", 1.0),  # last instant of February in Paris
+        (key, "2026-03-01T00:00:00+01:00", 10.0),  # first instant of March (still February in UTC)
+        (key, "2026-03-31T23:59:59.999999+02:00", 100.0),  # last instant of March (CEST)
+        (key, "2026-04-01T00:00:00+02:00", 1000.0),
+    )
+    window = {"bucket": "month", "from": "2026-02-01T00:00:00+01:00", "to": "2026-05-01T00:00:00+02:00"}
+    months = (await kpi_client.get(f"/v1/kpis/{key}/series", params=window)).json()
+    assert months["tz"] == "Europe/Paris"
+    assert [(b["start"], b["sum"], b["count"]) for b in months["buckets"]] == [
+        ("2026-01-31T23:00:00Z", 1.0, 1),
+        ("2026-02-28T23:00:00Z", 110.0, 2),
+        ("2026-03-31T22:00:00Z", 1000.0, 1),
+    ]
+    assert months["buckets"][1]["end"] == "2026-03-31T22:00:00Z"
+    window = {"bucket": "month", "tz": "UTC", "from": "2026-02-01T00:00:00Z", "to": "2026-05-01T00:00:00Z"}
+    utc = (await kpi_client.get(f"/v1/kpis/{key}/series", params=window)).json()
+    assert [b["sum"] for b in utc["buckets"]] == [11.0, 1100.0]  # April 1st 00:00 in Paris is March in UTC
+    # Status judges the latest month with data, in Paris.
+    body = await status_of(kpi_client, key)
+    assert (body["period_start"], body["period_end"], body["value"]) == ("2026-04-01", "2026-04-30", 1000.0)
+    assert body["trend"]["previous_value"] == 110.0
+
+
+@pytest.mark.usefixtures("paris")
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        ("2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", 23),  # 2026-03-29: spring forward
+        ("2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z", 25),  # 2026-10-25: fall back
+    ],
+)
+async def test_dst_days_have_23_or_25_hours(kpi_client: httpx.AsyncClient, start: str, end: str, hours: int) -> None:
+    kpi = await create_kpi(kpi_client, aggregation="sum")
+    first = dt.datetime.fromisoformat(start)
+    points = [(kpi["key"], (first + dt.timedelta(hours=h, minutes=30)).isoformat(), 1.0) for h in range(hours)]
+    points.append((kpi["key"], (first - dt.timedelta(seconds=1)).isoformat(), 100.0))  # the day before
+    points.append((kpi["key"], dt.datetime.fromisoformat(end).isoformat(), 1000.0))  # the day after
+    await push_ok(kpi_client, *points)
+    series = (
+        await kpi_client.get(f"/v1/kpis/{kpi['key']}/series", params={"bucket": "day", "from": start, "to": end})
+    ).json()
+    assert [(b["start"], b["end"], b["count"], b["sum"]) for b in series["buckets"]] == [
+        (start, end, hours, float(hours))
+    ]
+
+
+async def test_series_buckets_carry_every_aggregate(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client, aggregation="avg")
+    key = kpi["key"]
+    await push_ok(
+        kpi_client,
+        (key, "2026-06-01T08:00:00Z", 4.0), (key, "2026-06-01T18:00:00Z", 2.0), (key, "2026-06-01T12:00:00Z", 9.0),
+        (key, "2026-06-03T00:00:00Z", 1.0),
+    )  # fmt: skip
+    body = (
+        await kpi_client.get(
+            f"/v1/kpis/{key}/series", params={"from": "2026-06-01T00:00:00Z", "to": "2026-06-04T00:00:00Z"}
+        )
+    ).json()
+    first = body["buckets"][0]
+    assert (first["value"], first["count"], first["sum"], first["min"], first["max"]) == (5.0, 3, 15.0, 2.0, 9.0)
+    assert (first["first_ts"], first["last_ts"]) == ("2026-06-01T08:00:00Z", "2026-06-01T18:00:00Z")
+    assert [b["start"][:10] for b in body["buckets"]] == ["2026-06-01", "2026-06-03"]  # empty days are absent
+
+
+async def test_replacing_a_value_corrects_its_past_bucket(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client, aggregation="max")
+    key = kpi["key"]
+    await push_ok(
+        kpi_client,
+        (key, "2026-06-01T08:00:00Z", 4.0),
+        (key, "2026-06-01T08:05:00Z", 9.0),
+        (key, "2026-06-02T08:00:00Z", 1.0),
+    )
+    await push_ok(kpi_client, (key, "2026-06-01T08:05:00Z", 3.0))  # the 9 was a typo
+    body = (
+        await kpi_client.get(
+            f"/v1/kpis/{key}/series", params={"from": "2026-06-01T00:00:00Z", "to": "2026-06-03T00:00:00Z"}
+        )
+    ).json()
+    assert [(b["value"], b["max"], b["sum"]) for b in body["buckets"]] == [(4.0, 4.0, 7.0), (1.0, 1.0, 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"bucket": "hour"}, "bucket"),
+        ({"tz": "Mars/Olympus"}, "tz"),
+        ({"from": "2026-01-01T00:00:00"}, "from"),
+        ({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
+        ({"bucket": "day", "from": "1990-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
+    ],
+)
+async def test_series_refuses_bad_windows(
+    kpi_client: httpx.AsyncClient, params: dict[str, str], parameter: str
+) -> None:
+    kpi = await create_kpi(kpi_client)
+    response = await kpi_client.get(f"/v1/kpis/{kpi['key']}/series", params=params)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["parameter"] == parameter
+
+
+async def test_changing_the_cadence_rebuilds_the_periods(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client, aggregation="sum")
+    await push_ok(kpi_client, (kpi["key"], "2026-06-01T08:00:00Z", 1.0), (kpi["key"], "2026-06-02T08:00:00Z", 2.0))
+    assert (await status_of(kpi_client, kpi["key"]))["value"] == 2.0
+    await kpi_client.patch(f"/v1/kpis/{kpi['key']}", json={"cadence": "weekly"}, headers={"if-match": "*"})
+    body = await status_of(kpi_client, kpi["key"])
+    assert (body["period_start"], body["value"]) == ("2026-06-01", 3.0)

@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from services.gateway.authentication import AuthenticationMiddleware
 from services.gateway.config import ROUTES, SERVICE, GatewaySettings, get_settings
+from services.gateway.openapi import PlatformDocument
 from services.gateway.proxy import ProxyMiddleware, RouteTable
 from services.gateway.readiness import service_readiness_check
 from services.gateway.router import router
 from services.gateway.runtime import GatewayRuntime
 from shared.app import create_app
 from shared.auth import authenticated_upstream, bearer_scheme
+
+PLATFORM_OPENAPI = "/openapi.json"
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
@@ -69,6 +75,19 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.authenticator = authenticated_upstream
+    document = PlatformDocument(app.openapi, routes, runtime.pool)
+
+    async def platform_openapi(_: Request) -> Response:
+        return Response(await document.render(), media_type="application/json")
+
+    async def platform_docs(_: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=PLATFORM_OPENAPI, title="Pilotage API")
+
+    # The platform's document replaces the gateway's own at the usual paths.
+    app.router.routes[:0] = [
+        Route(PLATFORM_OPENAPI, platform_openapi, include_in_schema=False),
+        Route("/docs", platform_docs, include_in_schema=False),
+    ]
     return app
 
 

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format migrate bench-gateway clean
+.PHONY: run test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ migrate: $(STAMP)
 ## Benchmarks (not tests): each starts what it needs and ends with `ratio: <number>`.
 bench-gateway: $(STAMP)
 	$(BIN)/python -m bench.gateway
+
+bench-ingest: $(STAMP)
+	$(BIN)/python -m bench.ingest
+
+bench-reads: $(STAMP)
+	$(BIN)/python -m bench.reads
+
+bench-status: $(STAMP)
+	$(BIN)/python -m bench.status
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -52,6 +52,9 @@ class KeyStore:
     def __init__(self, engine: AsyncEngine, ttl: float) -> None:
         self._engine = engine
         self._cache: TTLCache[str, _CachedKey | None] = TTLCache(maxsize=100_000, ttl=ttl)
+        # One database read per key at a time: when an entry expires under load, the requests that
+        # miss together share one query instead of each taking a connection.
+        self._loading: dict[str, asyncio.Future[_CachedKey | None]] = {}
 
     async def authenticate(self, presented: str) -> AuthenticatedKey | None:
         parsed = parse_key(presented)
@@ -60,7 +63,7 @@ class KeyStore:
         try:
             cached = self._cache[parsed.key_id]
         except KeyError:
-            cached = await self._load(parsed.key_id)
+            cached = await self._load_once(parsed.key_id)
         if cached is None or cached.revoked or not key_matches(parsed.full, cached.secret_hash):
             return None
         if cached.expires_at is not None and cached.expires_at <= utcnow():
@@ -69,6 +72,24 @@ class KeyStore:
 
     def forget(self, key_id: str) -> None:
         self._cache.pop(key_id, None)
+
+    async def _load_once(self, key_id: str) -> _CachedKey | None:
+        pending = self._loading.get(key_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_CachedKey | None] = asyncio.get_running_loop().create_future()
+        self._loading[key_id] = future
+        try:
+            loaded = await self._load(key_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: waiters re-raise it, none may be waiting
+            raise
+        else:
+            future.set_result(loaded)
+            return loaded
+        finally:
+            del self._loading[key_id]
 
     async def _load(self, key_id: str) -> _CachedKey | None:
         async with self._engine.connect() as connection:

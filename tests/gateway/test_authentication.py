@@ -245,3 +245,22 @@ async def test_key_secrets_never_reach_the_database_or_the_logs(
     assert secret not in caplog.text
     listed = (await gateway.client.get("/v1/api-keys", params={"limit": 500})).text
     assert secret not in listed
+
+
+async def test_concurrent_misses_share_one_database_read(gateway: Gateway) -> None:
+    key = await make_key(gateway, "kpi:read")
+    store = gateway.runtime.keys
+    loads = 0
+    original = store._load
+
+    async def counting(key_id: str) -> object:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.05)  # a slow database: every request arrives during the read
+        return await original(key_id)
+
+    store._load = counting  # type: ignore[assignment,method-assign]
+    store.forget(str(key["id"]))
+    results = await asyncio.gather(*(store.authenticate(str(key["key"])) for _ in range(20)))
+    assert loads == 1
+    assert all(r is not None and r.principal.key_id == key["id"] for r in results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -81,7 +82,7 @@ def up_on_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[s
         finally:
             if process.poll() is None:
                 process.kill()
-                process.wait()
+            process.communicate()
 
 
 def test_up_serves_every_service_through_the_gateway_and_stops_cleanly(
@@ -114,6 +115,8 @@ def test_up_serves_every_service_through_the_gateway_and_stops_cleanly(
         for name, path in (("kpi", "/v1/kpis"), ("strategy", "/v1/objectives"), ("talent", "/v1/org-units")):
             direct = httpx.get(f"http://127.0.0.1:{ports[name]}{path}", headers=as_reader)
             assert direct.status_code == 401, name
+
+        _kpi_contract_through_the_gateway(admin)
 
     children = psutil.Process(process.pid).children(recursive=True)
     assert len(children) >= 4
@@ -148,7 +151,7 @@ def test_up_with_the_embedded_database_stops_it_too(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait()
+        process.communicate()
 
 
 def test_up_refuses_a_taken_port_clearly() -> None:
@@ -180,3 +183,42 @@ def test_up_refuses_an_unreachable_database_clearly() -> None:
     assert "Cannot reach the database" in result.stderr
     assert "secret" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _kpi_contract_through_the_gateway(admin: httpx.Client) -> None:
+    """The KPI routes client scripts rely on, end to end through real processes."""
+    created = admin.post(
+        "/v1/kpis",
+        json={"key": "supply.otd", "name": "On-time delivery", "unit": "%", "domain": "supply_chain",
+              "direction": "increase", "aggregation": "avg", "cadence": "daily",
+              "thresholds": {"mode": "relative", "amber": 0.05, "red": 0.1}},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    targets = {"targets": [{"period_start": "2020-01-01", "period_end": "2099-12-31", "value": 95}]}
+    assert admin.put("/v1/kpis/supply.otd/targets", json=targets).status_code == 200
+    now = dt.datetime.now(dt.UTC)
+    points = [{"kpi": "supply.otd", "ts": (now - dt.timedelta(hours=h)).isoformat(), "value": 96.0} for h in (1, 2)]
+    assert admin.post("/v1/measurements", json={"points": points}).json()["inserted"] == 2
+    assert admin.post("/v1/measurements", json={"points": points}).json()["unchanged"] == 2
+    bad = admin.post(
+        "/v1/measurements", json={"points": [{"kpi": "supply.otd", "ts": "2026-01-01T00:00:00", "value": 1}]}
+    )
+    assert (bad.status_code, bad.json()["errors"][0]["pointer"]) == (422, "/points/0/ts")
+    status = admin.get("/v1/kpis/supply.otd/status").json()
+    assert status["status"] == "green"
+    assert admin.get("/v1/kpi-statuses", params={"kpi": "supply.otd"}).json()["items"][0]["status"] == "green"
+    assert admin.get("/v1/kpis/supply.otd/series", params={"bucket": "month"}).json()["buckets"][-1]["count"] >= 1
+    assert len(admin.get("/v1/kpis/supply.otd/measurements").json()["items"]) == 2
+    events = admin.get("/v1/kpi-events", params={"kpi": "supply.otd"}).json()["items"]
+    assert events[-1]["to_status"] == "green"
+    stale = admin.patch("/v1/kpis/supply.otd", json={"name": "OTIF"}, headers={"If-Match": created.headers["etag"]})
+    assert stale.status_code == 412  # the targets changed it since it was created
+    current = admin.get("/v1/kpis/supply.otd").headers["etag"]
+    assert admin.patch("/v1/kpis/supply.otd", json={"name": "OTIF"}, headers={"If-Match": current}).status_code == 200
+    spec = admin.get("/openapi.json").json()
+    assert "/v1/kpis/{id_or_key}/series" in spec["paths"]
+    time.sleep(1.0)  # the audit trail is written in batches, off the request path
+    audited = admin.get("/v1/audit-events", params={"path_prefix": "/v1/"}).json()["items"]
+    assert {("POST", "/v1/kpis"), ("PUT", "/v1/kpis/supply.otd/targets"), ("PATCH", "/v1/kpis/supply.otd")} <= {
+        (e["method"], e["path"]) for e in audited
+    }

@@ -15,8 +15,10 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from services.gateway.config import GatewaySettings
 from services.gateway.keys import generate_key
-from shared.auth import ALGORITHM, INTERNAL_TOKEN_HEADER
+from services.gateway.main import build_app
+from shared.auth import ALGORITHM, INTERNAL_TOKEN_HEADER, ConfigurationError
 from shared.db import plain_url
 from tests.auth import TEST_SECRET
 from tests.gateway.conftest import Gateway, running_gateway
@@ -264,3 +266,45 @@ async def test_concurrent_misses_share_one_database_read(gateway: Gateway) -> No
     results = await asyncio.gather(*(store.authenticate(str(key["key"])) for _ in range(20)))
     assert loads == 1
     assert all(r is not None and r.principal.key_id == key["id"] for r in results)
+
+
+async def test_cors_allows_only_the_configured_origins(database_url: str, admin_key: str) -> None:
+    async with running_gateway(database_url, admin_key, cors_origins=["https://dash.example.com"]) as gateway:
+        async with gateway.as_key(None) as browser:
+            preflight = await browser.options(
+                "/v1/kpis",
+                headers={
+                    "Origin": "https://dash.example.com",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "authorization",
+                },
+            )
+            assert preflight.status_code == 200  # answered before authentication is asked for
+            assert preflight.headers["access-control-allow-origin"] == "https://dash.example.com"
+            foreign = await browser.options(
+                "/v1/kpis", headers={"Origin": "https://evil.example.net", "Access-Control-Request-Method": "GET"}
+            )
+            assert "access-control-allow-origin" not in foreign.headers
+        response = await gateway.client.get("/v1/api-keys", headers={"Origin": "https://dash.example.com"})
+        assert response.headers["access-control-allow-origin"] == "https://dash.example.com"
+        assert "X-Request-Id" in response.headers["access-control-expose-headers"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"env": "production", "internal_token_secret": "changeme"}, "PILOTAGE_INTERNAL_TOKEN_SECRET"),
+        ({"env": "production", "internal_token_secret": None}, "PILOTAGE_INTERNAL_TOKEN_SECRET"),
+        ({"bootstrap_admin_key": "pk_short_secret"}, "PILOTAGE_BOOTSTRAP_ADMIN_KEY"),
+    ],
+)
+async def test_the_gateway_refuses_to_start_on_unsafe_settings(
+    database_url: str, admin_key: str, overrides: dict[str, object], named: str
+) -> None:
+    values: dict[str, object] = {
+        "database_url": database_url, "internal_token_secret": TEST_SECRET, "bootstrap_admin_key": admin_key
+    }  # fmt: skip
+    app = build_app(GatewaySettings(**{**values, **overrides}))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=named):
+        async with app.router.lifespan_context(app):
+            pass

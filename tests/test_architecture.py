@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
+
+from tests.routes import api_routes
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("gateway", "kpi_service", "strategy_service", "talent_service")
@@ -53,15 +53,6 @@ def _apps() -> dict[str, FastAPI]:
     from services.talent_service.main import app as talent
 
     return {"gateway": gateway, "kpi": kpi, "strategy": strategy, "talent": talent}
-
-
-def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    """Every API route, including those of included routers."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):
-            yield from api_routes(route.original_router.routes)
 
 
 def _routes() -> list[tuple[str, APIRoute]]:

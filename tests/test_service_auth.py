@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,12 +12,12 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.routing import BaseRoute
 
 from shared.auth import INTERNAL_TOKEN_HEADER, ConfigurationError, ScopeChecker, authenticate, internal_token_secret
 from shared.settings import Settings
 from tests.auth import raw_token, token
 from tests.conftest import bind_app
+from tests.routes import api_routes
 
 # One route per service, with the scope it needs.
 PROBES = {
@@ -95,14 +95,6 @@ async def test_health_needs_no_token(service: tuple[str, httpx.AsyncClient]) -> 
     assert (await client.get("/healthz")).status_code == 200
 
 
-def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):
-            yield from _api_routes(route.original_router.routes)
-
-
 def _dependencies(app: FastAPI, route: APIRoute) -> list[object]:
     """Every dependency callable of ``route`` as the app serves it (router-level ones included)."""
     from fastapi.routing import iter_route_contexts
@@ -123,7 +115,7 @@ def _dependencies(app: FastAPI, route: APIRoute) -> list[object]:
 @pytest.mark.parametrize("app_name", ["gateway", "kpi", "strategy", "talent"])
 def test_deny_by_default_every_route_but_health_authenticates_and_declares_its_scope(app_name: str) -> None:
     app = _apps()[app_name]
-    for route in _api_routes(app.routes):
+    for route in api_routes(app.routes):
         calls = _dependencies(app, route)
         if route.path in ("/healthz", "/readyz"):
             assert authenticate not in calls

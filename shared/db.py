@@ -100,4 +100,6 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session)]
+# scope="function": the transaction ends before the response is sent, so a client never holds a
+# success for a write whose commit then failed (FastAPI's default closes it after the response).
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar, Literal
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
@@ -279,32 +280,48 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _is_connection_failure(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc, InterfaceError | OperationalError)
+# asyncpg's own errors reach the handlers from the hot paths that use the driver directly.
+_DRIVER_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    OSError,  # connection refused, reset, DNS, timeouts: all while the pool reconnects
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached right now (as opposed to a bad query)."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, InterfaceError | OperationalError)
+    return isinstance(exc, _DRIVER_UNAVAILABLE)
+
+
+def unavailable_response(instance: str | None = None) -> ProblemResponse:
+    return problem_response(
+        503, "The database is unavailable; retry shortly.", headers={"Retry-After": "2"}, instance=instance
+    )
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DBAPIError)
-    if _is_connection_failure(exc):
-        logger.warning("database unavailable: %s", exc.__class__.__name__)
+    if database_unavailable(exc):
+        logger.warning("database unavailable: %r", exc)
+        return unavailable_response(_request_instance(request))
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    cause = getattr(cause, "__cause__", None) or cause  # SQLAlchemy's adapter wraps asyncpg's error
+    if isinstance(exc, IntegrityError) or isinstance(cause, asyncpg.IntegrityConstraintViolationError):
         return problem_response(
-            503,
-            "The database is unavailable; retry shortly.",
-            headers={"Retry-After": "2"},
+            409,
+            "The change conflicts with existing data; read it again and retry.",
+            instance=_request_instance(request),
+        )
+    if isinstance(exc, DataError) or isinstance(cause, asyncpg.DataError):
+        return problem_response(
+            422,
+            "A value cannot be stored (for example a NUL character, or a number or date out of range).",
+            slug=UnprocessableContent.slug,
             instance=_request_instance(request),
         )
     return await _on_unhandled(request, exc)
-
-
-async def _on_os_error(request: Request, exc: Exception) -> Response:
-    # asyncpg raises plain OSError (connection refused, socket gone) while the pool reconnects.
-    logger.warning("dependency unreachable: %r", exc)
-    return problem_response(
-        503,
-        "A dependency is unavailable; retry shortly.",
-        headers={"Retry-After": "2"},
-        instance=_request_instance(request),
-    )
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> Response:
@@ -326,7 +343,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ResponseValidationError, _on_unhandled)
     app.add_exception_handler(DBAPIError, _on_database_error)
-    app.add_exception_handler(ConnectionError, _on_os_error)
+    app.add_exception_handler(asyncpg.PostgresError, _on_database_error)
+    for unavailable in _DRIVER_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _on_database_error)
     app.add_exception_handler(Exception, _on_unhandled)
 
 

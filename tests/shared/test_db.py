@@ -17,6 +17,7 @@ from shared.db import Database, SessionDep, async_url
 from shared.errors import Conflict
 from shared.settings import Settings
 from tests.auth import TEST_SECRET, token
+from tests.servers import serve
 
 
 class Done(BaseModel):
@@ -44,7 +45,10 @@ async def probe(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Dat
     )  # fmt: skip
     database = Database(async_url(database_url), Settings())
     async with database.engine.begin() as connection:
-        await connection.execute(text("CREATE TABLE IF NOT EXISTS probe_rows (name text)"))
+        # Unique, checked at commit: a duplicate fails only when the dependency commits.
+        await connection.execute(
+            text("CREATE TABLE IF NOT EXISTS probe_rows (name text UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+        )
         await connection.execute(text("TRUNCATE probe_rows"))
     app.state.database = database
     app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
@@ -74,3 +78,31 @@ async def test_success_commits_and_errors_roll_back_before_the_response(
     assert (await client.post("/v1/writes/crash-1")).status_code == 500
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     assert await _rows(database) == ["kept"]
+
+
+async def test_a_failing_commit_is_never_reported_as_a_success(database_url: str) -> None:
+    """Over real HTTP: the commit happens before the response, so its failure is the response."""
+    app = create_app(
+        service="probe", title="probe", description="", settings=Settings(), routers=[router],
+        uses_database=False, security=internal_token_scheme,
+    )  # fmt: skip
+    database = Database(async_url(database_url), Settings())
+    async with database.engine.begin() as connection:
+        await connection.execute(text("DROP TABLE IF EXISTS probe_rows"))
+        await connection.execute(text("CREATE TABLE probe_rows (name text UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
+    app.state.database = database
+    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
+    try:
+        async with (
+            serve(app) as url,
+            httpx.AsyncClient(base_url=url, headers={INTERNAL_TOKEN_HEADER: token("probe")}) as client,
+        ):
+            assert (await client.post("/v1/writes/once")).status_code == 200
+            again = await client.post("/v1/writes/once")  # the duplicate is refused at commit
+            assert again.status_code == 409
+            assert again.headers["content-type"] == "application/problem+json"
+            assert await _rows(database) == ["once"]
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("DROP TABLE probe_rows"))
+        await database.dispose()

@@ -16,6 +16,8 @@ scopes itself, so a service reached directly is as closed as the gateway::
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -36,6 +38,8 @@ INTERNAL_TOKEN_HEADER = "x-internal-token"
 ISSUER = "pilotage-gateway"
 ALGORITHM = "HS256"
 MIN_SECRET_LENGTH = 32
+# Tolerated difference between the gateway's clock and a service's (a token "issued in the future").
+CLOCK_LEEWAY_SECONDS = 5
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "please-change", "placeholder", "development"}
 
 
@@ -87,12 +91,14 @@ def _development_secret(data_dir: Path) -> str:
     path = data_dir / "internal-token-secret"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        candidate = secrets.token_urlsafe(48)
-        try:
-            with open(path, "x", encoding="utf-8", opener=lambda p, f: __import__("os").open(p, f, 0o600)) as file:
-                file.write(candidate)
-        except FileExistsError:
-            pass  # another process won the race; use its secret
+        # Written whole under a private name, then linked into place: a process that races us reads
+        # either nothing (and links its own, which fails) or the complete secret — never half of it.
+        draft = data_dir / f".internal-token-secret.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -155,6 +161,7 @@ class TokenVerifier:
                 audience=self._audience,
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                leeway=CLOCK_LEEWAY_SECONDS,
             )
         except jwt.PyJWTError:
             raise unauthorized() from None

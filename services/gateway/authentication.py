@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.runtime import GatewayRuntime
 from shared.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_STATE
-from shared.errors import TooManyRequests, Unauthorized, send_problem
+from shared.errors import TooManyRequests, Unauthorized, database_unavailable, send_problem
 from shared.models import utcnow
 from shared.observability import current_request_id
 
@@ -52,7 +52,13 @@ class AuthenticationMiddleware:
         headers = [(n, v) for n, v in scope["headers"] if n != _INTERNAL]
         scope["headers"] = headers
         presented = _bearer(headers)
-        key = await runtime.keys.authenticate(presented) if presented else None
+        try:
+            key = await runtime.keys.authenticate(presented) if presented else None
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            await send_problem(send, 503, "The database is unavailable; retry shortly.", headers={"Retry-After": "2"})
+            return
         if key is None:
             await send_problem(
                 send,

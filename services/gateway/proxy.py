@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
 from shared.auth import INTERNAL_TOKEN_HEADER, principal_of
-from shared.errors import GatewayTimeout, ServiceUnavailable, send_problem
+from shared.errors import GatewayTimeout, PayloadTooLarge, ServiceUnavailable, send_problem
 from shared.observability import current_request_id
 from shared.settings import Settings
 
@@ -111,10 +111,17 @@ class UpstreamPool:
 
 
 def _forward_headers(scope: Scope, drop: frozenset[bytes]) -> list[tuple[str, str]]:
+    # Headers the client names in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+    named = {
+        token.strip().lower().encode("latin-1")
+        for name, value in scope["headers"]
+        if name == b"connection"
+        for token in value.decode("latin-1").split(",")
+    }
     headers = [
         (name.decode("latin-1"), value.decode("latin-1"))
         for name, value in scope["headers"]
-        if name not in _HOP_BY_HOP and name not in drop and name != b"x-request-id"
+        if name not in _HOP_BY_HOP and name not in drop and name not in named and name != b"x-request-id"
     ]
     request_id = current_request_id()
     if request_id:
@@ -126,16 +133,34 @@ def _forward_headers(scope: Scope, drop: frozenset[bytes]) -> list[tuple[str, st
     return headers
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+class _ClientGone(Exception):
+    """The client disconnected before sending its whole body: forward nothing truncated."""
+
+
+class _RequestBody:
+    """The client's body as an async iterator for aiohttp, remembering why it stopped early (aiohttp
+    reports a failing body as a connection error; the gateway must answer 413, not 502)."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.refused: PayloadTooLarge | None = None
+        self.client_gone = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                message = await self._receive()
+            except PayloadTooLarge as exc:
+                self.refused = exc
+                raise
+            if message["type"] == "http.disconnect":
+                self.client_gone = True
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
 
 
 def _has_body(scope: Scope) -> bool:
@@ -163,12 +188,16 @@ async def forward(
     target = upstream.base_url + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
     headers = _forward_headers(scope, drop_headers)
     headers.extend(extra_headers)
-    body = _request_body(receive) if _has_body(scope) else None
+    body = _RequestBody(receive) if _has_body(scope) else None
     settings = pool.settings
     started = False
     try:
         async with pool.session.request(
-            scope["method"], URL(target, encoded=True), headers=headers, data=body, allow_redirects=False
+            scope["method"],
+            URL(target, encoded=True),
+            headers=headers,
+            data=body.chunks() if body else None,
+            allow_redirects=False,
         ) as response:
             await send(
                 {
@@ -186,9 +215,27 @@ async def forward(
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return response.status
-    except aiohttp.ClientConnectorError as exc:
+    except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too (and ClientErrors: catch them first)
         if started:
             raise
+        logger.warning("%s service timed out", upstream.name)
+        await send_problem(send, 504, f"The {upstream.name} service did not answer in time.", slug=GatewayTimeout.slug)
+        return 504
+    except (aiohttp.ClientError, _ClientGone, PayloadTooLarge) as exc:
+        if started:
+            raise
+        if body is not None and body.refused is not None:
+            await send_problem(send, 413, str(body.refused.detail), slug=PayloadTooLarge.slug)
+            return 413
+        if body is not None and body.client_gone:
+            logger.info("client left before sending its whole body; nothing forwarded to %s", upstream.name)
+            return 499
+        if not isinstance(exc, aiohttp.ClientConnectorError):
+            logger.warning("%s service failed mid-exchange: %r", upstream.name, exc)
+            await send_problem(
+                send, 502, f"The {upstream.name} service closed the connection unexpectedly.", slug="bad-gateway"
+            )
+            return 502
         logger.warning("%s service unreachable: %s", upstream.name, exc)
         await send_problem(
             send,
@@ -198,20 +245,6 @@ async def forward(
             headers={"Retry-After": str(settings.upstream_unavailable_retry_after)},
         )
         return 503
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        if started:
-            raise
-        logger.warning("%s service timed out", upstream.name)
-        await send_problem(send, 504, f"The {upstream.name} service did not answer in time.", slug=GatewayTimeout.slug)
-        return 504
-    except aiohttp.ClientError as exc:
-        if started:
-            raise
-        logger.warning("%s service failed mid-exchange: %r", upstream.name, exc)
-        await send_problem(
-            send, 502, f"The {upstream.name} service closed the connection unexpectedly.", slug="bad-gateway"
-        )
-        return 502
 
 
 class ProxyMiddleware:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import AwareDatetime
 from sqlmodel import col
 
 from services.gateway import repository, service
@@ -16,6 +15,7 @@ from shared.auth import Principal, RequireScope, Scope
 from shared.db import SessionDep
 from shared.errors import NotFound, problem_responses
 from shared.pagination import Page, PageParams, paginate
+from shared.schemas import Rfc3339
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
 Admin = Annotated[Principal, RequireScope(Scope.admin)]
@@ -98,8 +98,8 @@ async def list_audit_events(
     method: Annotated[str | None, Query(pattern=r"^(?i:POST|PUT|PATCH|DELETE)$")] = None,
     path_prefix: Annotated[str | None, Query(max_length=500, description="e.g. `/v1/kpis`")] = None,
     status_code: Annotated[int | None, Query(alias="status", ge=100, le=599)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Inclusive, RFC 3339.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Exclusive, RFC 3339.")] = None,
+    since: Annotated[Rfc3339 | None, Query(description="Inclusive, RFC 3339.")] = None,
+    until: Annotated[Rfc3339 | None, Query(description="Exclusive, RFC 3339.")] = None,
 ) -> Page[AuditEventPublic]:
     statement = repository.audit_query(
         key_id=key_id, method=method, path_prefix=path_prefix, status=status_code, since=since, until=until

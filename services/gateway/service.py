@@ -21,6 +21,7 @@ from services.gateway.keys import generate_key, hash_key, key_matches, parse_key
 from services.gateway.models import ApiKey
 from services.gateway.schemas import ApiKeyCreate
 from shared.auth import ConfigurationError, Principal
+from shared.errors import database_unavailable
 from shared.models import utcnow
 
 logger = logging.getLogger("pilotage.gateway")
@@ -49,21 +50,22 @@ class KeyStore:
     a key costs one query per ``ttl`` seconds per process, and a revocation takes effect within
     ``ttl`` everywhere."""
 
-    def __init__(self, engine: AsyncEngine, ttl: float) -> None:
+    def __init__(self, engine: AsyncEngine, ttl: float, *, max_concurrent_reads: int = 4) -> None:
         self._engine = engine
-        self._cache: TTLCache[str, _CachedKey | None] = TTLCache(maxsize=100_000, ttl=ttl)
+        self._known: TTLCache[str, _CachedKey] = TTLCache(maxsize=100_000, ttl=ttl)
+        # Unknown ids are remembered apart, so a flood of made-up keys cannot push real ones out.
+        self._unknown: TTLCache[str, None] = TTLCache(maxsize=10_000, ttl=ttl)
         # One database read per key at a time: when an entry expires under load, the requests that
         # miss together share one query instead of each taking a connection.
         self._loading: dict[str, asyncio.Future[_CachedKey | None]] = {}
+        # And few reads at once overall: made-up keys queue here instead of draining the pool.
+        self._reads = asyncio.Semaphore(max_concurrent_reads)
 
     async def authenticate(self, presented: str) -> AuthenticatedKey | None:
         parsed = parse_key(presented)
-        if parsed is None:
+        if parsed is None or parsed.key_id in self._unknown:
             return None
-        try:
-            cached = self._cache[parsed.key_id]
-        except KeyError:
-            cached = await self._load_once(parsed.key_id)
+        cached = self._known.get(parsed.key_id) or await self._load_once(parsed.key_id)
         if cached is None or cached.revoked or not key_matches(parsed.full, cached.secret_hash):
             return None
         if cached.expires_at is not None and cached.expires_at <= utcnow():
@@ -71,7 +73,8 @@ class KeyStore:
         return cached.authenticated
 
     def forget(self, key_id: str) -> None:
-        self._cache.pop(key_id, None)
+        self._known.pop(key_id, None)
+        self._unknown.pop(key_id, None)
 
     async def _load_once(self, key_id: str) -> _CachedKey | None:
         pending = self._loading.get(key_id)
@@ -92,18 +95,19 @@ class KeyStore:
             del self._loading[key_id]
 
     async def _load(self, key_id: str) -> _CachedKey | None:
-        async with self._engine.connect() as connection:
+        async with self._reads, self._engine.connect() as connection:
             key = await repository.fetch_key(connection, key_id)
-        cached = None
-        if key is not None:
-            principal = Principal(key_id=key.id, scopes=frozenset(key.scopes))
-            cached = _CachedKey(
-                secret_hash=key.secret_hash,
-                authenticated=AuthenticatedKey(principal, key.rate_limit_per_second),
-                expires_at=key.expires_at,
-                revoked=key.revoked_at is not None,
-            )
-        self._cache[key_id] = cached
+        if key is None:
+            self._unknown[key_id] = None
+            return None
+        principal = Principal(key_id=key.id, scopes=frozenset(key.scopes))
+        cached = _CachedKey(
+            secret_hash=key.secret_hash,
+            authenticated=AuthenticatedKey(principal, key.rate_limit_per_second),
+            expires_at=key.expires_at,
+            revoked=key.revoked_at is not None,
+        )
+        self._known[key_id] = cached
         return cached
 
 
@@ -159,6 +163,11 @@ async def ensure_development_key(engine: AsyncEngine, data_dir: Path) -> str:
     return generated.full
 
 
+def _storable(text: str | None, limit: int) -> str | None:
+    """What PostgreSQL text columns accept: no NUL, no more than the column holds."""
+    return None if text is None else text.replace("\x00", "\ufffd")[:limit]
+
+
 class AuditRecorder:
     """Collects write events in memory and stores them in batches, off the request path: a write
     through the gateway costs no extra database round trip."""
@@ -171,8 +180,13 @@ class AuditRecorder:
         self._lock = asyncio.Lock()
 
     def record(self, event: dict[str, Any]) -> None:
+        """Queue one event; its text is made storable here, so no request can poison a batch."""
         if len(self._pending) == self._pending.maxlen:
             logger.error("audit backlog full; the oldest pending event is dropped")
+        event["method"] = _storable(event["method"], 10)
+        event["path"] = _storable(event["path"], 2000)
+        event["resource_id"] = _storable(event.get("resource_id"), 200)
+        event["request_id"] = _storable(event.get("request_id"), 128)
         self._pending.append(event)
 
     async def flush(self) -> None:
@@ -180,17 +194,37 @@ class AuditRecorder:
             while self._pending:
                 batch = [self._pending.popleft() for _ in range(min(len(self._pending), 1000))]
                 try:
-                    async with self._engine.begin() as connection:
-                        await repository.insert_audit_events(connection, batch)
-                except Exception:
-                    logger.exception("audit events could not be stored; retrying later")
+                    await self._store(batch)
+                except BaseException:
+                    # Database down, or cancelled at shutdown: keep the batch for the next flush.
                     self._pending.extendleft(reversed(batch))
-                    return
+                    raise
+
+    async def _store(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            async with self._engine.begin() as connection:
+                await repository.insert_audit_events(connection, batch)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            # One event the database refuses must not hold back the others: store them one by one.
+            logger.exception("an audit batch was refused; storing its events one by one")
+            for event in batch:
+                try:
+                    async with self._engine.begin() as connection:
+                        await repository.insert_audit_events(connection, [event])
+                except Exception as single:
+                    if database_unavailable(single):
+                        raise
+                    logger.error("audit event dropped, the database refuses it: %r (%s)", event, single)
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._flush_seconds)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception as exc:
+                logger.warning("audit events could not be stored yet (%r); retrying", exc)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="audit-flush")
@@ -200,4 +234,7 @@ class AuditRecorder:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception:
+            logger.exception("%d audit events could not be stored at shutdown", len(self._pending))

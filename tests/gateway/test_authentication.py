@@ -22,7 +22,7 @@ from shared.auth import ALGORITHM, INTERNAL_TOKEN_HEADER, ConfigurationError
 from shared.db import plain_url
 from tests.auth import TEST_SECRET
 from tests.gateway.conftest import Gateway, running_gateway
-from tests.servers import serve
+from tests.servers import free_port, serve
 
 
 async def token_echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -308,3 +308,30 @@ async def test_the_gateway_refuses_to_start_on_unsafe_settings(
     with pytest.raises(ConfigurationError, match=named):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_a_request_cannot_poison_the_audit_trail(gateway: Gateway) -> None:
+    key = await make_key(gateway, "kpi:write")
+    async with gateway.as_key(str(key["key"])) as client:
+        await client.post("/v1/kpis/%00nul")  # PostgreSQL text refuses NUL
+        await client.request("UNSUBSCRIBE", "/v1/kpis/x")  # longer than any HTTP method column
+        await client.post("/v1/kpis/after")
+    await gateway.runtime.audit.flush()
+    events = (await gateway.client.get("/v1/audit-events", params={"key_id": key["id"]})).json()["items"]
+    assert [(e["method"], e["resource_id"]) for e in events] == [
+        ("POST", "\ufffdnul"),
+        ("UNSUBSCRIB", "x"),
+        ("POST", "after"),
+    ]
+
+
+async def test_an_unreachable_database_is_a_503_not_a_500(admin_key: str) -> None:
+    dead = f"postgresql://nobody@127.0.0.1:{free_port()}/none"
+    async with running_gateway(dead, admin_key, bootstrap_admin_key=None, db_connect_timeout=1) as gateway:
+        response = await gateway.client.get("/v1/kpis")
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] == "2"
+        ready = await gateway.client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"]["status"] == "failing"

@@ -146,3 +146,26 @@ async def test_readiness_reports_each_service(database_url: str, admin_key: str,
         assert checks["kpi"]["status"] == "ok"
         assert checks["strategy"]["status"] == "ok"
         assert checks["talent"]["status"] == "failing"
+
+
+async def test_an_oversized_streamed_body_is_a_413_not_a_502(
+    database_url: str, admin_key: str, upstream_url: str
+) -> None:
+    async with running_gateway(database_url, admin_key, kpi_url=upstream_url, max_body_bytes=1000) as gateway:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(20):
+                yield b"z" * 100
+
+        response = await gateway.client.post("/v1/measurements", content=chunks())
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        declared = await gateway.client.post("/v1/measurements", content=b"z" * 2000)
+        assert declared.status_code == 413
+
+
+async def test_headers_named_in_connection_are_not_forwarded(gateway: httpx.AsyncClient) -> None:
+    seen = (
+        await gateway.get("/v1/kpis", headers={"Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1"})
+    ).json()
+    assert "x-secret-hop" not in seen["headers"]

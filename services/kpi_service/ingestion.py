@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from shared.errors import BadRequest, FieldError, PayloadTooLarge, UnprocessableContent
+from shared.schemas import parse_rfc3339
 
 
 @dataclass
@@ -66,12 +67,10 @@ def _timestamp(raw: object) -> tuple[dt.datetime | None, str, str]:
     if not isinstance(raw, str):
         return None, "Expected an RFC 3339 timestamp string.", "type"
     try:
-        parsed = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        return None, "Not an RFC 3339 timestamp.", "invalid_timestamp"
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return None, "The timestamp has no offset; give one (e.g. `Z` or `+02:00`).", "naive_timestamp"
-    return parsed.astimezone(dt.UTC), "", ""
+        return parse_rfc3339(raw), "", ""
+    except ValueError as exc:
+        code = "naive_timestamp" if "no offset" in str(exc) else "invalid_timestamp"
+        return None, str(exc).capitalize() + ".", code
 
 
 def validate_points(

@@ -4,6 +4,7 @@ status, series) are hand-written SQL run on the session's asyncpg connection."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,11 +45,18 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
 # ---------------------------------------------------------------- definitions
 
 
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def as_kpi_id(id_or_key: str) -> uuid.UUID | None:
+    """The id in ``id_or_key``, if it is one. Only the hyphenated form counts: keys never contain a
+    hyphen, while 32 hex digits are a valid key."""
+    return uuid.UUID(id_or_key) if _CANONICAL_UUID.match(id_or_key.lower()) else None
+
+
 def _by_id_or_key(id_or_key: str) -> Any:
-    try:
-        return col(Kpi.id) == uuid.UUID(id_or_key)
-    except ValueError:
-        return col(Kpi.key) == id_or_key
+    kpi_id = as_kpi_id(id_or_key)
+    return col(Kpi.id) == kpi_id if kpi_id else col(Kpi.key) == id_or_key
 
 
 async def get_kpi(session: AsyncSession, id_or_key: str, *, for_update: bool = False) -> Kpi | None:
@@ -363,18 +371,17 @@ async def status_rows(connection: asyncpg.Connection, refs: Sequence[uuid.UUID |
     """For each KPI (in the order given, by id or key): up to two rows, its latest two periods with
     data, each with the target covering it. One query, whatever the number of KPIs; unknown ones are
     absent."""
-    ids: list[uuid.UUID] = []
-    for ref in refs:
-        try:
-            ids.append(ref if isinstance(ref, uuid.UUID) else uuid.UUID(ref))
-        except ValueError:
-            return list(await connection.fetch(_STATUS_BY_KEY, [str(r) for r in refs]))
-    return list(await connection.fetch(_STATUS_BY_ID, ids))
+    ids = [ref if isinstance(ref, uuid.UUID) else as_kpi_id(ref) for ref in refs]
+    if not any(ids):
+        return list(await connection.fetch(_STATUS_BY_KEY, [str(r) for r in refs]))
+    if not all(ids):  # ids and keys mixed: turn the keys into ids (one query), keep the order asked
+        by_key = await ids_for_keys(connection, [str(r) for r, i in zip(refs, ids, strict=True) if i is None])
+        ids = [i or by_key.get(str(r)) for r, i in zip(refs, ids, strict=True)]
+    return list(await connection.fetch(_STATUS_BY_ID, [i for i in ids if i]))
 
 
 async def ids_for_keys(connection: asyncpg.Connection, keys: Sequence[str]) -> dict[str, uuid.UUID]:
-    rows = await connection.fetch("SELECT key, id FROM kpi.kpis WHERE key = ANY($1::text[])", list(keys))
-    return {r["key"]: r["id"] for r in rows}
+    return {key: row["id"] for key, row in (await resolve_keys(connection, keys)).items()}
 
 
 async def status_states(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -382,6 +389,18 @@ async def status_states(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.U
         "SELECT kpi_id, status FROM kpi.status_states WHERE kpi_id = ANY($1::uuid[])", list(kpi_ids)
     )
     return {r["kpi_id"]: r["status"] for r in rows}
+
+
+STATUS_LOCK_CLASS = 8301  # first key of this service's advisory locks on a KPI's status
+
+
+async def lock_statuses(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID]) -> None:
+    """Serialise status recording per KPI until the transaction ends (in id order: no deadlock)."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock($2, hashtext(id::text)) FROM unnest($1::uuid[]) AS id ORDER BY id",
+        sorted(set(kpi_ids)),
+        STATUS_LOCK_CLASS,
+    )
 
 
 async def record_status_changes(
@@ -404,14 +423,14 @@ async def record_status_changes(
         ),
         moved AS (
             INSERT INTO kpi.status_states AS s (kpi_id, status, changed_at)
-            SELECT kpi_id, status, now() FROM input ORDER BY kpi_id
+            SELECT kpi_id, status, clock_timestamp() FROM input ORDER BY kpi_id
             ON CONFLICT (kpi_id) DO UPDATE SET status = EXCLUDED.status, changed_at = EXCLUDED.changed_at
             WHERE s.status IS DISTINCT FROM EXCLUDED.status
             RETURNING s.kpi_id
         ),
         events AS (
             INSERT INTO kpi.status_events (kpi_id, occurred_at, from_status, to_status, value, period_start, cause)
-            SELECT i.kpi_id, now(), coalesce(p.status, 'no_data'), i.status, i.value, i.period_start, $5
+            SELECT i.kpi_id, clock_timestamp(), coalesce(p.status, 'no_data'), i.status, i.value, i.period_start, $5
             FROM input i JOIN moved USING (kpi_id) LEFT JOIN previous p USING (kpi_id)
             WHERE coalesce(p.status, 'no_data') IS DISTINCT FROM i.status  -- a new KPI starts without data
             RETURNING 1
@@ -512,7 +531,7 @@ async def keys_of(session: AsyncSession, kpi_ids: Sequence[uuid.UUID]) -> dict[u
 
 
 async def get_state(session: AsyncSession, name: str) -> str | None:
-    row = await session.get(ServiceState, name)
+    row = await session.get(ServiceState, name, populate_existing=True)  # what the database says now
     return row.value if row else None
 
 

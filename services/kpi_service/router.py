@@ -37,6 +37,7 @@ from shared.concurrency import IdempotencyKey, IfMatch, etag, request_fingerprin
 from shared.db import SessionDep
 from shared.errors import BadRequest, FieldError, NotFound, UnprocessableContent, problem_responses
 from shared.pagination import Page, PageParams, decode_values, encode_cursor, paginate
+from shared.schemas import Rfc3339
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
 Reader = Annotated[Principal, RequireScope(Scope.kpi_read)]
@@ -221,15 +222,6 @@ async def ingest_measurements(
     return await service.ingest(session, body, recorded_by=principal.key_id, dry_run=dry_run, settings=settings)
 
 
-def _aware(name: str, value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise UnprocessableContent(
-            f"`{name}` needs an offset.",
-            errors=[FieldError(location="query", parameter=name, message="Give an offset.", code="naive_timestamp")],
-        )
-    return value
-
-
 @router.get(
     "/kpis/{id_or_key}/measurements",
     response_model=Page[MeasurementPublic],
@@ -241,9 +233,9 @@ async def list_measurements(
     session: SessionDep,
     page: PageParams,
     _: Reader,
-    from_: Annotated[dt.datetime | None, Query(alias="from")] = None,
-    to: Annotated[dt.datetime | None, Query()] = None,
-    as_of: Annotated[dt.datetime | None, Query(description="What was known at this instant.")] = None,
+    from_: Annotated[Rfc3339 | None, Query(alias="from")] = None,
+    to: Annotated[Rfc3339 | None, Query()] = None,
+    as_of: Annotated[Rfc3339 | None, Query(description="What was known at this instant.")] = None,
 ) -> Page[MeasurementPublic]:
     kpi = await service.get_kpi(session, id_or_key)
     after = None
@@ -260,9 +252,9 @@ async def list_measurements(
     rows = await repository.measurements_page(
         await repository.driver(session),
         kpi.id,
-        _aware("from", from_),
-        _aware("to", to),
-        _aware("as_of", as_of),
+        from_,
+        to,
+        as_of,
         after,
         page.limit + 1,
     )
@@ -295,13 +287,13 @@ async def get_series(
     settings: SettingsDep,
     _: Reader,
     bucket: Annotated[Literal["day", "week", "month", "quarter", "year"], Query()] = "day",
-    from_: Annotated[dt.datetime | None, Query(alias="from", description="Default: a year before `to`.")] = None,
-    to: Annotated[dt.datetime | None, Query(description="Default: now.")] = None,
+    from_: Annotated[Rfc3339 | None, Query(alias="from", description="Default: a year before `to`.")] = None,
+    to: Annotated[Rfc3339 | None, Query(description="Default: now.")] = None,
     tz: Annotated[str | None, Query(description="IANA zone of the calendar (default: the organisation's).")] = None,
 ) -> Series:
     kpi = await service.get_kpi(session, id_or_key)
     zone = _zone(tz, settings)
-    window: SeriesWindow = series_window(bucket, _aware("from", from_), _aware("to", to), zone)
+    window: SeriesWindow = series_window(bucket, from_, to, zone)
     rows = await repository.series(
         await repository.driver(session), kpi.id, window.start, window.end, bucket, zone.key, BUCKETS[bucket]
     )
@@ -356,7 +348,8 @@ async def list_kpi_statuses(
             errors=[FieldError(location="query", parameter="kpi", message="Too many.", code="too_many")],
         )
     statuses = await service.read_statuses(session, keys, settings)
-    unknown = [k for k in keys if k not in {s.kpi for s in statuses}]
+    found = {s.kpi for s in statuses} | {str(s.kpi_id) for s in statuses}
+    unknown = [k for k in keys if k not in found]
     if unknown:
         raise NotFound(
             f"No KPI with key {', '.join(map(repr, unknown[:10]))}.",
@@ -377,13 +370,13 @@ async def list_kpi_events(
     session: SessionDep,
     page: PageParams,
     _: Reader,
-    since: Annotated[dt.datetime | None, Query(description="Only changes at or after this instant.")] = None,
+    since: Annotated[Rfc3339 | None, Query(description="Only changes at or after this instant.")] = None,
     kpi: Annotated[list[str] | None, Query(description="Only these KPI keys (repeat the parameter).")] = None,
 ) -> Page[StatusEventPublic]:
     kpi_ids = None
     if kpi:
         kpi_ids = list((await repository.ids_for_keys(await repository.driver(session), kpi)).values())
-    statement = repository.events_query(since=_aware("since", since), kpi_ids=kpi_ids)
+    statement = repository.events_query(since=since, kpi_ids=kpi_ids)
     events = await paginate(session, statement, (col(StatusEvent.occurred_at), col(StatusEvent.id)), page, lambda e: e)
     keys = await repository.keys_of(session, list({e.kpi_id for e in events.items}))
     return Page[StatusEventPublic](

@@ -69,9 +69,15 @@ def series_window(
             f"At most about {MAX_BUCKETS} buckets per call; use a larger bucket or a shorter window.",
             errors=[FieldError(location="query", parameter="from", message="Window too long.", code="too_many")],
         )
-    first = _bucket_of(start, bucket, zone)
-    last = _bucket_of(end - dt.timedelta(microseconds=1), bucket, zone)
-    return SeriesWindow(_midnight(first, zone), _midnight(_next(last, bucket), zone))
+    try:
+        first = _bucket_of(start, bucket, zone)
+        last = _bucket_of(end - dt.timedelta(microseconds=1), bucket, zone)
+        return SeriesWindow(_midnight(first, zone), _midnight(_next(last, bucket), zone))
+    except (ValueError, OverflowError):  # a window at the edge of the calendar (year 1 or 9999)
+        raise UnprocessableContent(
+            "The window reaches beyond the dates this API handles.",
+            errors=[FieldError(location="query", parameter="to", message="Out of range.", code="out_of_range")],
+        ) from None
 
 
 def bucket_value(aggregation: str, row: Any) -> float:

@@ -93,6 +93,16 @@ async def update_kpi(
         kpi.owner_org_unit_id = body.owner_org_unit_id
         del changes["owner_org_unit_id"]
     cadence_changed = "cadence" in changes and changes["cadence"] != kpi.cadence
+    if "direction" in changes and changes["direction"] != kpi.direction:
+        current = [TargetIn.model_validate(t, from_attributes=True) for t in await repository.targets(session, kpi.id)]
+        if _check_targets(Direction(changes["direction"]), current):
+            raise UnprocessableContent(
+                "The KPI's targets do not fit the new direction: clear them first (PUT /targets with an "
+                "empty list), change the direction, then set targets of the new shape.",
+                errors=[
+                    FieldError(pointer="/direction", message="Incompatible with the targets.", code="targets_mismatch")
+                ],
+            )
     for name, value in changes.items():
         setattr(kpi, name, value)
     if archived is not None:
@@ -299,32 +309,38 @@ async def compute_statuses(
     return _statuses_from_rows(rows, settings, utcnow())
 
 
+def _changes(
+    evaluated: Sequence[tuple[KpiStatus, str | None]],
+) -> list[tuple[uuid.UUID, Status, float | None, dt.date | None]]:
+    return [(s.kpi_id, s.status, s.value, s.period_start) for s, recorded in evaluated if recorded != s.status.value]
+
+
 async def record_status_changes(
     connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID], cause: str, settings: KpiSettings
-) -> list[KpiStatus]:
-    """Evaluate ``kpi_ids`` now and record each status that differs from the last one recorded."""
+) -> None:
+    """Evaluate ``kpi_ids`` now and record each status that differs from the last one recorded.
+    Under the KPIs' status locks, so that concurrent writers record in turn, each from fresh data."""
     if not kpi_ids:
-        return []
+        return
+    await repository.lock_statuses(connection, kpi_ids)
     evaluated = await compute_statuses(connection, kpi_ids, settings)
-    changed = [(s.kpi_id, s.status, s.value, s.period_start) for s, recorded in evaluated if recorded != s.status.value]
-    await repository.record_status_changes(connection, changed, cause)
-    return [s for s, _ in evaluated]
+    await repository.record_status_changes(connection, _changes(evaluated), cause)
 
 
 async def read_statuses(
     session: AsyncSession, refs: Sequence[uuid.UUID | str], settings: KpiSettings
 ) -> list[KpiStatus]:
     """Statuses for reading. A KPI found stale that was not yet recorded so is recorded now (cause
-    ``time``): staleness happens by the clock, and is noticed by whoever looks first."""
+    ``time``): staleness happens by the clock, and is noticed by whoever looks first. It is checked
+    again under the KPI's lock, so a reader racing a fresh ingestion records nothing false."""
     connection = await repository.driver(session)
     evaluated = await compute_statuses(connection, refs, settings)
-    newly_stale = [
-        (s.kpi_id, s.status, s.value, s.period_start)
-        for s, recorded in evaluated
-        if s.status is Status.stale and recorded != Status.stale.value
-    ]
+    newly_stale = [s.kpi_id for s, recorded in evaluated if s.status is Status.stale and recorded != Status.stale.value]
     if newly_stale:
-        await repository.record_status_changes(connection, newly_stale, "time")
+        await repository.lock_statuses(connection, newly_stale)
+        rechecked = await compute_statuses(connection, newly_stale, settings)
+        stale = [c for c in _changes(rechecked) if c[1] is Status.stale]
+        await repository.record_status_changes(connection, stale, "time")
     return [s for s, _ in evaluated]
 
 

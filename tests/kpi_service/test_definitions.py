@@ -220,10 +220,14 @@ async def test_invalid_targets_change_nothing(
     kpi_client: httpx.AsyncClient, direction: str, targets: list[dict[str, object]], pointer: str, code: str
 ) -> None:
     kpi = await create_kpi(kpi_client, direction=direction)
+    valid: dict[str, object] = {"period_start": "2020-01-01", "period_end": "2020-12-31"}
+    valid |= {"min": 1, "max": 2} if direction == "target_range" else {"value": 1}
+    await set_targets(kpi_client, kpi["key"], valid)
     response = await kpi_client.put(f"/v1/kpis/{kpi['key']}/targets", json={"targets": targets})
     assert response.status_code == 422
     assert (pointer, code) in {(e["pointer"], e["code"]) for e in response.json()["errors"]}
-    assert (await kpi_client.get(f"/v1/kpis/{kpi['key']}/targets")).json()["targets"] == []
+    kept = (await kpi_client.get(f"/v1/kpis/{kpi['key']}/targets")).json()["targets"]
+    assert [t["period_start"] for t in kept] == ["2020-01-01"]
 
 
 async def test_unknown_kpi_is_a_404_everywhere(kpi_client: httpx.AsyncClient) -> None:
@@ -231,3 +235,18 @@ async def test_unknown_kpi_is_a_404_everywhere(kpi_client: httpx.AsyncClient) ->
         response = await kpi_client.get(f"/v1/kpis/no.such_kpi{path}")
         assert response.status_code == 404, path
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_direction_cannot_change_under_targets_of_the_other_shape(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client, direction="target_range")
+    await set_targets(
+        kpi_client, kpi["key"], {"period_start": "2026-01-01", "period_end": "2026-12-31", "min": 1, "max": 2}
+    )
+    path = f"/v1/kpis/{kpi['key']}"
+    refused = await kpi_client.patch(path, json={"direction": "increase"}, headers={"if-match": "*"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "/direction"
+    assert (await kpi_client.get(f"{path}/status")).status_code == 200
+    await set_targets(kpi_client, kpi["key"])  # cleared
+    assert (await kpi_client.patch(path, json={"direction": "increase"}, headers={"if-match": "*"})).status_code == 200
+    assert (await kpi_client.patch(path, json={"direction": "decrease"}, headers={"if-match": "*"})).status_code == 200

@@ -245,3 +245,42 @@ async def _forget_kpi(database_url: str, key: str) -> None:
         await connection.execute("DELETE FROM kpi.kpis WHERE id = $1", kpi_id)
     finally:
         await connection.close()
+
+
+@pytest.mark.parametrize(
+    ("ts", "code"),
+    [
+        ("1700000000", "invalid_timestamp"),  # epoch seconds are not RFC 3339
+        ("20260310T080000Z", "invalid_timestamp"),  # basic ISO 8601 form
+        ("2026-W11-2T08:00:00Z", "invalid_timestamp"),  # ISO week date
+        ("0001-01-01T00:00:00+01:00", "invalid_timestamp"),  # before year 1 in UTC
+        ("2026-03-10 08:00:00", "naive_timestamp"),
+    ],
+)
+async def test_only_rfc3339_timestamps_are_accepted(kpi_client: httpx.AsyncClient, ts: str, code: str) -> None:
+    kpi = await create_kpi(kpi_client)
+    response = await kpi_client.post("/v1/measurements", json={"points": [{"kpi": kpi["key"], "ts": ts, "value": 1}]})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "location": "body",
+            "pointer": "/points/0/ts",
+            "message": response.json()["errors"][0]["message"],
+            "code": code,
+        }
+    ]
+
+
+async def test_values_the_database_cannot_store_are_422_not_500(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client)
+    assert (await kpi_client.get("/v1/kpis", params={"q": "a\x00b"})).status_code == 422
+    assert (await kpi_client.get("/v1/kpis/a%00b")).status_code in (404, 422)
+    renamed = await kpi_client.patch(f"/v1/kpis/{kpi['key']}", json={"name": "bad\x00name"}, headers={"if-match": "*"})
+    assert renamed.status_code == 422
+    late = await kpi_client.get(
+        f"/v1/kpis/{kpi['key']}/series",
+        params={"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T23:00:00Z", "bucket": "year"},
+    )
+    assert late.status_code == 422
+    epoch = await kpi_client.get(f"/v1/kpis/{kpi['key']}/measurements", params={"from": "1700000000"})
+    assert epoch.status_code == 422

@@ -246,3 +246,15 @@ async def test_changing_the_cadence_rebuilds_the_periods(kpi_client: httpx.Async
     await kpi_client.patch(f"/v1/kpis/{kpi['key']}", json={"cadence": "weekly"}, headers={"if-match": "*"})
     body = await status_of(kpi_client, kpi["key"])
     assert (body["period_start"], body["value"]) == ("2026-06-01", 3.0)
+
+
+async def test_kpis_are_addressed_by_hyphenated_id_or_by_key(kpi_client: httpx.AsyncClient) -> None:
+    hex_key = "a" + "0123456789abcdef" * 2  # hex digits only: a valid key that also parses as a UUID
+    hexy = await create_kpi(kpi_client, key=hex_key[:32])
+    other = await create_kpi(kpi_client)
+    assert (await kpi_client.get(f"/v1/kpis/{hexy['key']}")).json()["id"] == hexy["id"]
+    assert (await kpi_client.get(f"/v1/kpis/{hexy['id']}")).json()["key"] == hexy["key"]
+    assert (await status_of(kpi_client, hexy["key"]))["kpi"] == hexy["key"]
+    mixed = await kpi_client.get("/v1/kpi-statuses", params={"kpi": [other["id"], hexy["key"]]})
+    assert mixed.status_code == 200, mixed.text
+    assert [s["kpi"] for s in mixed.json()["items"]] == [other["key"], hexy["key"]]

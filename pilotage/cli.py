@@ -22,7 +22,7 @@ from pilotage import keys, migrate
 from pilotage.supervisor import StartupError, Supervisor, child_environment
 from shared.auth import Scope
 from shared.db import plain_url
-from shared.embedded_postgres import resolve_database_url, stop_embedded_server
+from shared.embedded_postgres import embedded_server_running, resolve_database_url, stop_embedded_server
 from shared.settings import Settings
 
 
@@ -58,6 +58,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         "gateway": args.gateway_port or settings.gateway_port,
     }
     embedded = settings.database_url is None
+    # Stop the embedded server at the end only if this command is what starts it.
+    started_here = embedded and not embedded_server_running(settings.data_dir)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -94,7 +96,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         if supervisor is not None:
             supervisor.stop()
-        if embedded:
+        if started_here:
             stop_embedded_server(settings.data_dir)
         print("stopped", flush=True)
 

@@ -106,20 +106,22 @@ class Supervisor:
         return next((p for p in self.processes if not p.alive), None)
 
     def stop(self) -> None:
-        """SIGTERM in order (gateway first, so no request reaches a stopping service), then wait; SIGKILL
-        whatever has not finished its in-flight requests in time."""
+        """The gateway first, so that no new request reaches a stopping service; then the services.
+        Each gets SIGTERM and ``graceful_seconds`` to finish its in-flight requests, then SIGKILL."""
         by_name = {p.name: p for p in self.processes}
-        for name in STOP_ORDER:
-            process = by_name.get(name)
-            if process is not None and process.alive:
-                process.popen.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.graceful_seconds + 5
-        for process in self.processes:
-            try:
-                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait()
+        gateway = [by_name[n] for n in STOP_ORDER[:1] if n in by_name]
+        services = [by_name[n] for n in STOP_ORDER[1:] if n in by_name]
+        for group in (gateway, services):
+            for process in group:
+                if process.alive:
+                    process.popen.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.graceful_seconds + 5
+            for process in group:
+                try:
+                    process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.popen.kill()
+                    process.popen.wait()
         self.processes.clear()
 
 

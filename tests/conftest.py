@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -10,9 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from pilotage import migrate
 from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator
 from shared.db import Database, async_url
+from shared.embedded_postgres import embedded_server_running, stop_embedded_server
 from shared.settings import Settings
 from tests.auth import TEST_SECRET, token
 from tests.database import temporary_database
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedded_server() -> Iterator[None]:
+    """Without a server configured, the suite uses the embedded PostgreSQL; it stops it afterwards
+    if it is what started it (a `make run` already using it keeps it)."""
+    configured = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    data_dir = Settings().data_dir
+    started_here = not configured and not embedded_server_running(data_dir)
+    yield
+    if started_here:
+        stop_embedded_server(data_dir)
 
 
 @pytest.fixture(scope="session")

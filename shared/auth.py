@@ -20,7 +20,7 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -242,7 +242,3 @@ def RequireScope(*scopes: Scope) -> Any:
     """``Depends`` on :class:`ScopeChecker` (any one of ``scopes`` suffices): use in
     ``dependencies=[...]`` or ``Annotated[Principal, RequireScope(...)]``."""
     return Depends(ScopeChecker(*scopes))
-
-
-def parse_scopes(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(Scope(v).value for v in values)

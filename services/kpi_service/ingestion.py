@@ -23,12 +23,7 @@ class Batch:
     kpi_ids: list[uuid.UUID] = field(default_factory=list)
     timestamps: list[dt.datetime] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
-    received: int = 0
-
-    @property
-    def duplicates(self) -> int:
-        """Points repeated verbatim in the batch (counted as unchanged)."""
-        return self.received - len(self.values)
+    received: int = 0  # points in the request, repeats included (a repeat counts as unchanged)
 
 
 def _error(index: int, name: str | None, message: str, code: str) -> FieldError:

@@ -195,7 +195,6 @@ merged_15m AS (
            min(ts), (array_agg(value ORDER BY ts))[1], max(ts), (array_agg(value ORDER BY ts DESC))[1]
     FROM fresh GROUP BY kpi_id, bucket_start ORDER BY kpi_id, bucket_start
     ON CONFLICT (kpi_id, bucket_start) DO UPDATE SET {_MERGE}
-    RETURNING 1
 ),
 merged_period AS (
     INSERT INTO kpi.rollups_period AS r
@@ -204,13 +203,11 @@ merged_period AS (
            min(ts), (array_agg(value ORDER BY ts))[1], max(ts), (array_agg(value ORDER BY ts DESC))[1]
     FROM fresh GROUP BY kpi_id, period_start ORDER BY kpi_id, period_start
     ON CONFLICT (kpi_id, period_start) DO UPDATE SET {_MERGE}
-    RETURNING 1
-)
+)  -- data-modifying CTEs run to completion whether or not they are read
 SELECT count(*) FILTER (WHERE inserted) AS inserted,
-       coalesce(array_agg(kpi_id) FILTER (WHERE NOT inserted), '{{}}') AS updated_kpis,
-       coalesce(array_agg(ts) FILTER (WHERE NOT inserted), '{{}}') AS updated_ts,
-       coalesce(array_agg(DISTINCT kpi_id), '{{}}') AS touched,
-       (SELECT count(*) FROM merged_15m) + (SELECT count(*) FROM merged_period) AS merged
+       coalesce(array_agg(kpi_id) FILTER (WHERE NOT inserted), '{{}}') AS replaced_kpis,
+       coalesce(array_agg(ts) FILTER (WHERE NOT inserted), '{{}}') AS replaced_ts,
+       coalesce(array_agg(DISTINCT kpi_id), '{{}}') AS touched
 FROM upserted
 """
 
@@ -286,9 +283,13 @@ _REBUILD_PERIODS = _INSERT_PERIOD + _period_from_15m(_ALL_PERIODS, "$2")
 @dataclass(frozen=True, slots=True)
 class UpsertOutcome:
     inserted: int
-    updated_kpis: list[uuid.UUID]
-    updated_ts: list[dt.datetime]
-    touched: list[uuid.UUID]
+    replaced_kpi_ids: list[uuid.UUID]  # one entry per replaced point, parallel to replaced_ts
+    replaced_ts: list[dt.datetime]
+    touched: list[uuid.UUID]  # the KPIs whose data changed
+
+    @property
+    def replaced(self) -> int:
+        return len(self.replaced_ts)
 
 
 async def upsert_measurements(
@@ -304,11 +305,11 @@ async def upsert_measurements(
     the rollups, and recompute exactly the buckets and periods where a value was replaced."""
     row = await connection.fetchrow(_UPSERT, kpi_ids, timestamps, values, dt.datetime.now(dt.UTC), recorded_by, zone)
     assert row is not None
-    outcome = UpsertOutcome(row["inserted"], list(row["updated_kpis"]), list(row["updated_ts"]), list(row["touched"]))
-    if outcome.updated_kpis:
+    outcome = UpsertOutcome(row["inserted"], list(row["replaced_kpis"]), list(row["replaced_ts"]), list(row["touched"]))
+    if outcome.replaced_kpi_ids:
         # Lock first, then recompute with a fresh snapshot: a concurrent writer's points are then
         # either already committed (and counted) or merged after us (and added on top).
-        args = (outcome.updated_kpis, outcome.updated_ts)
+        args = (outcome.replaced_kpi_ids, outcome.replaced_ts)
         await connection.execute(_LOCK_15M, *args)
         await connection.execute(_RECOMPUTE_15M, *args)
         await connection.execute(_LOCK_PERIOD, *args, zone)
@@ -382,13 +383,6 @@ async def status_rows(connection: asyncpg.Connection, refs: Sequence[uuid.UUID |
 
 async def ids_for_keys(connection: asyncpg.Connection, keys: Sequence[str]) -> dict[str, uuid.UUID]:
     return {key: row["id"] for key, row in (await resolve_keys(connection, keys)).items()}
-
-
-async def status_states(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    rows = await connection.fetch(
-        "SELECT kpi_id, status FROM kpi.status_states WHERE kpi_id = ANY($1::uuid[])", list(kpi_ids)
-    )
-    return {r["kpi_id"]: r["status"] for r in rows}
 
 
 STATUS_LOCK_CLASS = 8301  # first key of this service's advisory locks on a KPI's status

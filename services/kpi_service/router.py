@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlmodel import col
 
@@ -43,7 +43,7 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
 Reader = Annotated[Principal, RequireScope(Scope.kpi_read)]
 Writer = Annotated[Principal, RequireScope(Scope.kpi_write)]
 Pusher = Annotated[Principal, RequireScope(Scope.measurements_write, Scope.kpi_write)]
-IdOrKey = Annotated[str, "the KPI's id or key"]
+IdOrKey = Annotated[str, Path(description="The KPI's id (hyphenated UUID) or key.")]
 MAX_STATUSES = 500
 
 

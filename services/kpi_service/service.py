@@ -229,7 +229,7 @@ async def ingest(
             if attempt == DEADLOCK_RETRIES - 1:
                 raise
     await record_status_changes(connection, outcome.touched, "ingestion", settings)
-    updated = len(outcome.updated_kpis)
+    updated = outcome.replaced
     return IngestResult(
         inserted=outcome.inserted, updated=updated, unchanged=batch.received - outcome.inserted - updated
     )

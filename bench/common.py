@@ -12,7 +12,12 @@ everything it started is stopped whatever happens:
 - :func:`load_generator` and :func:`measure` — wrk (installed with apt-get when missing), or a
   Python/aiohttp fallback when wrk cannot be had. One generator serves every target of a run, so
   the ratios compare like with like. A measurement that saw a single error response fails. It
-  also records the CPU time per request of the server processes it is told to watch.
+  also records the CPU time per request of the server processes it is told to watch. A target
+  with ``paths`` cycles through them (round-robin, a wrk Lua ``request()``);
+- :func:`postgres_processes` — the PostgreSQL processes working for one database (its backends,
+  the server's writers and I/O workers, and backends that ended meanwhile), to watch like a pid;
+- :class:`CpuMeter` — the same CPU accounting for benchmarks that drive the load themselves
+  (their own Python client: ingestion batches, sequential reads).
 
 Every request carries its target's headers (:attr:`Target.headers`, wrk ``-H``). The platform
 requires credentials, made per run by :class:`Credentials`: an admin API key for the gateway
@@ -27,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import itertools
 import os
 import re
 import resource
@@ -40,7 +46,7 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -294,11 +300,45 @@ def running_platform(
 
 @dataclass(frozen=True)
 class Target:
-    """One URL to load; ``headers`` are sent with every request (wrk ``-H``)."""
+    """One URL to load; ``headers`` are sent with every request (wrk ``-H``). With ``paths``, the
+    requests cycle through these paths on the URL's server (round-robin, e.g. several KPIs; a wrk Lua
+    ``request()``), and ``url`` only names the server."""
 
     name: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    paths: Sequence[str] = ()
+
+    def urls(self) -> list[str]:
+        """Every URL the target requests."""
+        if not self.paths:
+            return [self.url]
+        base = _origin(self.url)
+        return [base + path for path in self.paths]
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}:{parsed.port}" if parsed.port else f"{parsed.scheme}://{parsed.host}"
+
+
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+
+
+def _wrk_round_robin(paths: Sequence[str]) -> str:
+    """A wrk ``request()`` cycling through ``paths`` (each thread from its own start)."""
+    for path in paths:
+        if not _SAFE_PATH.match(path):
+            raise BenchError(f"path {path!r} cannot be passed to wrk")
+    listed = ", ".join(f'"{path}"' for path in paths)
+    return f"""
+local paths = {{{listed}}}
+local n = 0
+request = function()
+  n = n % #paths + 1
+  return wrk.format(nil, paths[n])
+end
+"""
 
 
 @dataclass(frozen=True)
@@ -392,7 +432,7 @@ class Wrk(LoadGenerator):
 
     def run(self, target: Target, seconds: int) -> Measurement:
         with tempfile.NamedTemporaryFile("w", prefix="bench-", suffix=".lua") as script:
-            script.write(_WRK_SCRIPT)
+            script.write(_WRK_SCRIPT + (_wrk_round_robin(target.paths) if target.paths else ""))
             script.flush()
             command = [
                 self.executable,
@@ -414,6 +454,11 @@ class Wrk(LoadGenerator):
         if completed.returncode != 0:
             raise BenchError(f"{target.name}: wrk exited with {completed.returncode}:\n{completed.stderr}")
         return parse_wrk_output(target, completed.stdout, seconds, used)
+
+
+def percentile(sorted_values: Sequence[float], percent: float) -> float:
+    """The ``percent`` percentile (nearest rank) of values sorted in ascending order."""
+    return _percentile(sorted_values, percent)
 
 
 def _percentile(sorted_values: Sequence[float], percent: float) -> float:
@@ -445,10 +490,11 @@ class PythonLoad(LoadGenerator):
         async with aiohttp.ClientSession(connector=connector, headers=dict(target.headers)) as session:
             started = time.perf_counter()
             deadline = started + seconds
+            urls = itertools.cycle(target.urls())
 
             async def worker() -> None:
                 while (sent := time.perf_counter()) < deadline:
-                    async with session.get(target.url) as response:
+                    async with session.get(next(urls)) as response:
                         await response.read()
                         status = response.status
                     latencies.append(time.perf_counter() - sent)
@@ -518,13 +564,15 @@ def load_generator(kind: str = "auto", *, threads: int = 1, connections: int = 3
 
 
 def preflight(target: Target) -> None:
-    """One request first: it must answer 2xx (not a redirect, not an error) with the target's headers."""
-    try:
-        response = httpx.get(target.url, headers=dict(target.headers), timeout=10.0, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        raise BenchError(f"{target.name}: {target.url} unreachable: {exc!r}") from exc
-    if not response.is_success:
-        raise BenchError(f"{target.name}: {target.url} answered {response.status_code}: {response.text[:300]}")
+    """One request first (to each URL): it must answer 2xx (not a redirect, not an error) with the
+    target's headers."""
+    for url in target.urls():
+        try:
+            response = httpx.get(url, headers=dict(target.headers), timeout=10.0, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise BenchError(f"{target.name}: {url} unreachable: {exc!r}") from exc
+        if not response.is_success:
+            raise BenchError(f"{target.name}: {url} answered {response.status_code}: {response.text[:300]}")
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -536,8 +584,145 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def _cpu_snapshot(watch: Mapping[str, int]) -> dict[str, float]:
-    return {name: value for name, pid in watch.items() if (value := cpu_seconds(pid)) is not None}
+def _parent_pid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def reaped_children_seconds(pid: int) -> float | None:
+    """CPU time of the children that ``pid`` has waited for (ended children), Linux ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class ProcessSet:
+    """Processes picked afresh at each CPU snapshot among the children of ``parent`` whose title
+    ``match`` accepts: e.g. one database's PostgreSQL backends, which come and go with connections.
+    With ``reaped``, the CPU time of every child of ``parent`` that ended meanwhile counts too (a
+    connection closed during a measurement takes its backend's time with it otherwise)."""
+
+    parent: int
+    match: Callable[[str], bool]
+    reaped: bool = True
+
+    def pids(self) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if (
+                entry.name.isdigit()
+                and _parent_pid(int(entry.name)) == self.parent
+                and self.match(_title(int(entry.name)))
+            ):
+                found.append(int(entry.name))
+        return found
+
+
+# What measure() and CpuMeter watch: a process, or a set of processes found at each snapshot.
+Watched = int | ProcessSet
+_POSTGRES_HELPERS = (
+    "postgres: walwriter",
+    "postgres: checkpointer",
+    "postgres: background writer",
+    "postgres: io worker",
+)
+
+
+async def _server_pid(url: str) -> int | None:
+    """The postmaster's pid: the parent of this connection's backend (read while it lives)."""
+    connection = await asyncpg.connect(url, timeout=10)
+    try:
+        return _parent_pid(int(await connection.fetchval("SELECT pg_backend_pid()")))
+    finally:
+        await connection.close()
+
+
+def postgres_processes(database_url: str) -> ProcessSet | None:
+    """The PostgreSQL processes that work for ``database_url``'s database: its backends, and the
+    server's WAL writer, checkpointer, background writer and I/O workers (shared with any other
+    database of the server), and backends that end meanwhile (of any database: on a quiet server,
+    ours). ``None`` when the server is not a process on this machine."""
+    database = make_url(database_url).database or ""
+    try:
+        parent = asyncio.run(_server_pid(plain_url(database_url)))
+    except (OSError, asyncpg.PostgresError):
+        return None
+    if parent is None or not database:
+        return None
+
+    def ours(title: str) -> bool:
+        return title.startswith(_POSTGRES_HELPERS) or (title.startswith("postgres: ") and database in title.split())
+
+    return ProcessSet(parent, ours)
+
+
+def _cpu_snapshot(watch: Mapping[str, Watched]) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each watched process, by name and pid."""
+    snapshot: dict[str, dict[int, float]] = {}
+    for name, what in watch.items():
+        pids = [what] if isinstance(what, int) else what.pids()
+        values = {pid: value for pid in pids if (value := cpu_seconds(pid)) is not None}
+        if isinstance(what, ProcessSet) and what.reaped and (ended := reaped_children_seconds(what.parent)) is not None:
+            values[-what.parent] = ended  # not a pid: the ended children's total
+        if values:
+            snapshot[name] = values
+    return snapshot
+
+
+def _cpu_used(before: Mapping[str, Mapping[int, float]], after: Mapping[str, Mapping[int, float]]) -> dict[str, float]:
+    """CPU seconds used between two snapshots, by name; a process that appeared meanwhile counts
+    whole (a process that ended meanwhile is lost)."""
+    return {
+        name: sum(value - before[name].get(pid, 0.0) for pid, value in after[name].items())
+        for name in before
+        if name in after
+    }
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    seconds: float  # wall-clock time between start and stop
+    used: dict[str, float]  # CPU seconds of each watched process, and "client" (this process)
+    other_cpus: float | None  # CPUs kept busy meanwhile by everything else (Linux)
+
+
+class CpuMeter:
+    """CPU time of watched processes and of this one between ``start()`` and ``stop()``, and what
+    everything else on the machine used meanwhile (for benchmarks that run their own client)."""
+
+    def __init__(self, watch: Mapping[str, Watched]) -> None:
+        self.watch = watch
+        self.reading: CpuReading | None = None  # the last stop()'s
+        self.start()
+
+    def start(self) -> None:
+        self.reading = None
+        self._before = _cpu_snapshot(self.watch)
+        self._client = time.process_time()
+        self._busy = machine_busy_seconds()
+        self._wall = time.monotonic()
+
+    def stop(self) -> CpuReading:
+        after, client, busy = _cpu_snapshot(self.watch), time.process_time(), machine_busy_seconds()
+        wall = time.monotonic() - self._wall
+        used = {**_cpu_used(self._before, after), "client": client - self._client}
+        other = None
+        if busy is not None and self._busy is not None and wall > 0:
+            other = max(0.0, (busy - self._busy - sum(used.values())) / wall)
+        self.reading = CpuReading(wall, used, other)
+        return self.reading
 
 
 def machine_busy_seconds() -> float | None:
@@ -559,17 +744,18 @@ def measure(
     *,
     seconds: int,
     warmup: int,
-    watch: Mapping[str, int] | None = None,
+    watch: Mapping[str, Watched] | None = None,
 ) -> Measurement:
     """Preflight, warm up (discarded, but errors still fail), then measure; ``watch`` names server
-    processes (name -> pid) whose CPU time per request is recorded when they served the load."""
+    processes (name -> pid, or a :class:`ProcessSet`) whose CPU time per request is recorded when
+    they served the load."""
     preflight(target)
     if warmup > 0:
         generator.run(target, warmup)
     before, busy_before, wall_before = _cpu_snapshot(watch or {}), machine_busy_seconds(), time.monotonic()
     result = generator.run(target, seconds)
     after, busy_after, wall = _cpu_snapshot(watch or {}), machine_busy_seconds(), time.monotonic() - wall_before
-    per_request = {name: (after[name] - before[name]) * 1e6 / result.requests for name in before if name in after}
+    per_request = {name: used * 1e6 / result.requests for name, used in _cpu_used(before, after).items()}
     cpu_us = {**{name: us for name, us in per_request.items() if us >= 1.0}, **result.cpu_us}
     other_cpus = None
     if busy_before is not None and busy_after is not None:
@@ -584,9 +770,13 @@ def measure(
 # --------------------------------------------------------------------------- command line and report
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """The integer in environment variable ``name``, else ``default`` (option defaults)."""
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+_env_int = env_int
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:

@@ -96,7 +96,9 @@ def create_app(
                 await stack.enter_async_context(extra(app))
             yield
 
+    switch = settings.telemetry
     app = FastAPI(
+        telemetry={"tracing": switch, "metrics": switch, "logs": switch},
         title=title,
         description=description,
         version=VERSION,

@@ -45,8 +45,10 @@ class Database:
             async_url(url),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
+            # No pre-ping (a round trip per checkout): a connection found dead fails its request with a
+            # 503, and SQLAlchemy then discards the pool, so the next requests reconnect.
             pool_recycle=1800,
+            pool_timeout=settings.db_connect_timeout,
             connect_args={
                 "timeout": settings.db_connect_timeout,
                 "server_settings": {

@@ -41,11 +41,14 @@ class Settings(BaseSettings):
     talent_url: str | None = None
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    telemetry: bool = Field(default=False, description="FastAPI's OpenTelemetry spans, metrics and logs.")
     access_log: bool = False
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
 
-    db_pool_size: PositiveInt = 10
-    db_max_overflow: int = Field(default=10, ge=0)
+    # Connections are kept, not churned: a pool at least as large as the concurrency a process sees,
+    # and no overflow (overflow connections are closed as soon as they are returned).
+    db_pool_size: PositiveInt = 20
+    db_max_overflow: int = Field(default=0, ge=0)
     db_connect_timeout: PositiveFloat = 5.0
     db_statement_timeout_ms: PositiveInt = 30_000
 

@@ -47,7 +47,7 @@ IdOrKey = Annotated[str, Path(description="The KPI's id (hyphenated UUID) or key
 MAX_STATUSES = 500
 
 
-def settings_of(request: Request) -> KpiSettings:
+async def settings_of(request: Request) -> KpiSettings:  # async: a plain def would run in a thread
     settings: KpiSettings = request.app.state.settings
     return settings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from itertools import groupby
 
 import asyncpg
@@ -238,10 +239,60 @@ async def ingest(
 # ---------------------------------------------------------------- status
 
 
-def _statuses_from_rows(
-    rows: Sequence[asyncpg.Record], settings: KpiSettings, now: dt.datetime
-) -> list[tuple[KpiStatus, str | None]]:
-    """Each KPI's status, with the status last recorded for it."""
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A KPI judged now: what recording needs (cheap), and what the public status is built from."""
+
+    kpi_id: uuid.UUID
+    key: str
+    status: Status
+    recorded: str | None  # the status last recorded for it
+    cadence: Cadence
+    aggregation: Aggregation
+    rule: ThresholdRule | None
+    current: PeriodAggregate | None = None
+    previous: PeriodAggregate | None = None
+    target: Target | None = None
+    stale_since: dt.datetime | None = None
+
+    @property
+    def value(self) -> float | None:
+        return self.current.value(self.aggregation) if self.current else None
+
+    @property
+    def change(self) -> tuple[uuid.UUID, Status, float | None, dt.date | None] | None:
+        """What to record, if the status differs from the recorded one."""
+        if self.recorded == self.status.value:
+            return None
+        return self.kpi_id, self.status, self.value, self.current.period_start if self.current else None
+
+    def public(self) -> KpiStatus:
+        current, rule, target = self.current, self.rule, self.target
+        change = trend(current, self.previous, self.cadence, self.aggregation) if current else None
+        return KpiStatus(
+            kpi=self.key,
+            kpi_id=self.kpi_id,
+            status=self.status,
+            period_start=current.period_start if current else None,
+            period_end=period_last_day(current.period_start, self.cadence) if current else None,
+            value=self.value,
+            count=current.count if current else 0,
+            target=TargetJudged(
+                value=target.value, min=target.min, max=target.max,
+                period_start=target.period_start, period_end=target.period_end,
+            ) if target else None,
+            thresholds=Thresholds(mode=rule.mode, amber=rule.amber, red=rule.red) if rule else None,
+            trend=Trend(
+                previous_period_start=change[0], previous_value=change[1],
+                absolute_change=change[2], relative_change=change[3],
+            ) if change else None,
+            last_measurement_at=current.last_ts if current else None,
+            stale_since=self.stale_since if self.status is Status.stale else None,
+        )  # fmt: skip
+
+
+def evaluate(rows: Sequence[asyncpg.Record], settings: KpiSettings, now: dt.datetime) -> list[Evaluation]:
+    """Judge each KPI of ``rows`` (from ``repository.status_rows``), in their order."""
     grace = dt.timedelta(hours=settings.stale_grace_hours)
     result = []
     for _, group in groupby(rows, key=lambda r: r["id"]):
@@ -249,24 +300,16 @@ def _statuses_from_rows(
         head = periods[0]
         cadence, aggregation = Cadence(head["cadence"]), Aggregation(head["aggregation"])
         rule = None
-        thresholds = None
         if head["threshold_mode"] is not None:
             rule = ThresholdRule(ThresholdMode(head["threshold_mode"]), head["threshold_amber"], head["threshold_red"])
-            thresholds = Thresholds(mode=rule.mode, amber=rule.amber, red=rule.red)
-        base = {"kpi": head["key"], "kpi_id": head["id"], "thresholds": thresholds}
+        known = Evaluation(head["id"], head["key"], Status.no_data, head["recorded_status"], cadence, aggregation, rule)
         if head["period_start"] is None:
-            status = KpiStatus(
-                **base, status=Status.no_data, period_start=None, period_end=None, value=None, count=0,
-                target=None, trend=None, last_measurement_at=None, stale_since=None,
-            )  # fmt: skip
-            result.append((status, head["recorded_status"]))
+            result.append(known)
             continue
-        aggregates = [
+        current, *earlier = (
             PeriodAggregate(r["period_start"], r["count"], r["sum"], r["min"], r["max"], r["last_value"], r["last_ts"])
             for r in periods
-        ]
-        current = aggregates[0]
-        value = current.value(aggregation)
+        )
         target = None
         if head["target_start"] is not None:
             target = Target(
@@ -278,41 +321,18 @@ def _statuses_from_rows(
         elif target is None:
             verdict = Status.no_target
         else:
-            verdict = judge(value, Direction(head["direction"]), target, rule)
-        change = trend(current, aggregates[1] if len(aggregates) > 1 else None, cadence, aggregation)
-        status = KpiStatus(
-            **base,
-            status=verdict,
-            period_start=current.period_start,
-            period_end=period_last_day(current.period_start, cadence),
-            value=value,
-            count=current.count,
-            target=TargetJudged(
-                value=target.value, min=target.min, max=target.max,
-                period_start=target.period_start, period_end=target.period_end,
-            ) if target else None,
-            trend=Trend(
-                previous_period_start=change[0], previous_value=change[1],
-                absolute_change=change[2], relative_change=change[3],
-            ) if change else None,
-            last_measurement_at=current.last_ts,
-            stale_since=turned_stale if verdict is Status.stale else None,
-        )  # fmt: skip
-        result.append((status, head["recorded_status"]))
+            verdict = judge(current.value(aggregation), Direction(head["direction"]), target, rule)
+        previous = earlier[0] if earlier else None
+        result.append(
+            replace(known, status=verdict, current=current, previous=previous, target=target, stale_since=turned_stale)
+        )
     return result
 
 
 async def compute_statuses(
     connection: asyncpg.Connection, refs: Sequence[uuid.UUID | str], settings: KpiSettings
-) -> list[tuple[KpiStatus, str | None]]:
-    rows = await repository.status_rows(connection, refs)
-    return _statuses_from_rows(rows, settings, utcnow())
-
-
-def _changes(
-    evaluated: Sequence[tuple[KpiStatus, str | None]],
-) -> list[tuple[uuid.UUID, Status, float | None, dt.date | None]]:
-    return [(s.kpi_id, s.status, s.value, s.period_start) for s, recorded in evaluated if recorded != s.status.value]
+) -> list[Evaluation]:
+    return evaluate(await repository.status_rows(connection, refs), settings, utcnow())
 
 
 async def record_status_changes(
@@ -324,7 +344,7 @@ async def record_status_changes(
         return
     await repository.lock_statuses(connection, kpi_ids)
     evaluated = await compute_statuses(connection, kpi_ids, settings)
-    await repository.record_status_changes(connection, _changes(evaluated), cause)
+    await repository.record_status_changes(connection, [c for e in evaluated if (c := e.change)], cause)
 
 
 async def read_statuses(
@@ -335,13 +355,13 @@ async def read_statuses(
     again under the KPI's lock, so a reader racing a fresh ingestion records nothing false."""
     connection = await repository.driver(session)
     evaluated = await compute_statuses(connection, refs, settings)
-    newly_stale = [s.kpi_id for s, recorded in evaluated if s.status is Status.stale and recorded != Status.stale.value]
+    newly_stale = [e.kpi_id for e in evaluated if e.status is Status.stale and e.change]
     if newly_stale:
         await repository.lock_statuses(connection, newly_stale)
         rechecked = await compute_statuses(connection, newly_stale, settings)
-        stale = [c for c in _changes(rechecked) if c[1] is Status.stale]
+        stale = [c for e in rechecked if e.status is Status.stale and (c := e.change)]
         await repository.record_status_changes(connection, stale, "time")
-    return [s for s, _ in evaluated]
+    return [e.public() for e in evaluated]
 
 
 ROLLUP_TIMEZONE = "rollup_timezone"

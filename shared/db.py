@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, cast
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
@@ -58,10 +59,12 @@ class Database:
             },
         )
         self._connect_timeout = settings.db_connect_timeout
+        self._bound: AsyncConnection | None = None
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     def bind_to(self, connection: AsyncConnection) -> None:
         """Make every session join ``connection`` (tests wrap each test in an outer transaction)."""
+        self._bound = connection
         self.sessionmaker = async_sessionmaker(
             bind=connection,
             class_=AsyncSession,
@@ -80,6 +83,18 @@ class Database:
                 raise
             else:
                 await session.commit()
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection outside any transaction, for hot read paths that run one query
+        and need no session (open ``connection.transaction()`` to write)."""
+        if self._bound is not None:
+            raw = await self._bound.get_raw_connection()
+            yield cast(asyncpg.Connection, raw.driver_connection)
+            return
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            yield cast(asyncpg.Connection, raw.driver_connection)
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query within the connect timeout."""
@@ -105,3 +120,11 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the transaction ends before the response is sent, so a client never holds a
 # success for a write whose commit then failed (FastAPI's default closes it after the response).
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def _driver_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with database_from(request).driver_connection() as connection:
+        yield connection
+
+
+DriverConnectionDep = Annotated[asyncpg.Connection, Depends(_driver_connection, scope="function")]

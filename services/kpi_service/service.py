@@ -348,19 +348,19 @@ async def record_status_changes(
 
 
 async def read_statuses(
-    session: AsyncSession, refs: Sequence[uuid.UUID | str], settings: KpiSettings
+    connection: asyncpg.Connection, refs: Sequence[uuid.UUID | str], settings: KpiSettings
 ) -> list[KpiStatus]:
     """Statuses for reading. A KPI found stale that was not yet recorded so is recorded now (cause
     ``time``): staleness happens by the clock, and is noticed by whoever looks first. It is checked
     again under the KPI's lock, so a reader racing a fresh ingestion records nothing false."""
-    connection = await repository.driver(session)
     evaluated = await compute_statuses(connection, refs, settings)
     newly_stale = [e.kpi_id for e in evaluated if e.status is Status.stale and e.change]
     if newly_stale:
-        await repository.lock_statuses(connection, newly_stale)
-        rechecked = await compute_statuses(connection, newly_stale, settings)
-        stale = [c for e in rechecked if e.status is Status.stale and (c := e.change)]
-        await repository.record_status_changes(connection, stale, "time")
+        async with connection.transaction():
+            await repository.lock_statuses(connection, newly_stale)
+            rechecked = await compute_statuses(connection, newly_stale, settings)
+            stale = [c for e in rechecked if e.status is Status.stale and (c := e.change)]
+            await repository.record_status_changes(connection, stale, "time")
     return [e.public() for e in evaluated]
 
 

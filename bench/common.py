@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 import aiohttp
 import asyncpg
@@ -69,6 +70,9 @@ HOST = "127.0.0.1"
 SERVICES = ("strategy", "kpi", "talent", "gateway")
 # Quiet children (start-up readiness polls log warnings), so the output stays readable; no access log.
 QUIET_ENV = {"UVICORN_LOG_LEVEL": "warning", "PILOTAGE_LOG_LEVEL": "error"}
+
+
+T = TypeVar("T")
 
 
 class BenchError(Exception):
@@ -103,6 +107,33 @@ def stop_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def run_benchmark(name: str, run: Callable[[], T]) -> T | int:
+    """Run a benchmark's body with SIGTERM handled; a failure or an interruption becomes an exit code
+    (everything the body started is stopped by its own context managers before this returns)."""
+    stop_on_sigterm()
+    try:
+        return run()
+    except BenchError as exc:
+        print(f"{name}: FAILED: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; everything it started is stopped.", file=sys.stderr, flush=True)
+        return 130
+
+
+def fetchval(url: str, statement: str) -> object:
+    """One value from a one-off connection (outside any event loop)."""
+
+    async def query() -> object:
+        connection = await asyncpg.connect(url)
+        try:
+            return await connection.fetchval(statement)
+        finally:
+            await connection.close()
+
+    return asyncio.run(query())
 
 
 def _stop_process(popen: subprocess.Popen[bytes], grace: float = 10.0) -> None:

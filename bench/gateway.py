@@ -20,7 +20,6 @@ import contextlib
 import sys
 
 from bench.common import (
-    BenchError,
     Credentials,
     Measurement,
     Target,
@@ -31,9 +30,9 @@ from bench.common import (
     machine_summary,
     measure,
     ratio,
+    run_benchmark,
     running_platform,
     source_revision,
-    stop_on_sigterm,
     throwaway_database,
     uvicorn_app,
 )
@@ -74,15 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__.splitlines()[0])
     add_load_arguments(parser)
     args = parser.parse_args(argv)
-    stop_on_sigterm()
-    try:
-        ping, direct, gateway = run(args)  # everything is stopped when run() returns or raises
-    except BenchError as exc:
-        print(f"bench.gateway: FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("bench.gateway: interrupted; everything it started is stopped.", file=sys.stderr, flush=True)
-        return 130
+    outcome = run_benchmark("bench.gateway", lambda: run(args))
+    if isinstance(outcome, int):
+        return outcome
+    ping, direct, gateway = outcome
     print()
     print(format_table([ping, direct, gateway]))
     print()

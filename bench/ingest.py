@@ -45,12 +45,13 @@ from bench.common import (
     Platform,
     Watched,
     env_int,
+    fetchval,
     machine_summary,
     percentile,
     postgres_processes,
+    run_benchmark,
     running_platform,
     source_revision,
-    stop_on_sigterm,
     throwaway_database,
 )
 
@@ -283,18 +284,6 @@ class RawWriter:
 # --------------------------------------------------------------------------- the run
 
 
-async def _fetchval(url: str, statement: str) -> object:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetchval(statement)
-    finally:
-        await connection.close()
-
-
-def fetchval(url: str, statement: str) -> object:
-    return asyncio.run(_fetchval(url, statement))
-
-
 async def _execute(url: str, statements: str) -> None:
     connection = await asyncpg.connect(url)
     try:
@@ -449,15 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seconds < 1 or args.warmup < 1 or args.clients < 1 or not 1 <= args.batch <= 10_000 or args.kpis < 1:
         parser.error("--seconds, --warmup, --clients, --kpis must be >= 1 and --batch within 1..10000")
-    stop_on_sigterm()
-    try:
-        api, raw = run(args)  # everything is stopped when run() returns or raises
-    except BenchError as exc:
-        print(f"bench.ingest: FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("bench.ingest: interrupted; everything it started is stopped.", file=sys.stderr, flush=True)
-        return 130
+    outcome = run_benchmark("bench.ingest", lambda: run(args))
+    if isinstance(outcome, int):
+        return outcome
+    api, raw = outcome
     print()
     print(format_phases([api, raw]))
     print()

@@ -49,12 +49,13 @@ from bench.common import (
     Credentials,
     Watched,
     env_int,
+    fetchval,
     machine_summary,
     percentile,
     postgres_processes,
+    run_benchmark,
     running_platform,
     source_revision,
-    stop_on_sigterm,
     throwaway_database,
 )
 from services.kpi_service import repository
@@ -244,18 +245,6 @@ async def load(url: str, ranges: Sequence[Range], *, zone: str) -> None:
             await connection.execute("CHECKPOINT")
     finally:
         await connection.close()
-
-
-async def _fetchval(url: str, statement: str) -> object:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetchval(statement)
-    finally:
-        await connection.close()
-
-
-def fetchval(url: str, statement: str) -> object:
-    return asyncio.run(_fetchval(url, statement))
 
 
 def check_disk(database_url: str, largest: int) -> str:
@@ -480,15 +469,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes: Sequence[int] = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     if args.requests < 1 or args.warmup_requests < 0 or not 1 <= args.probes < args.kpis:
         parser.error("--requests >= 1, --warmup-requests >= 0, 1 <= --probes < --kpis")
-    stop_on_sigterm()
-    try:
-        levels = run(args, sizes)  # everything is stopped when run() returns or raises
-    except BenchError as exc:
-        print(f"bench.reads: FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("bench.reads: interrupted; everything it started is stopped.", file=sys.stderr, flush=True)
-        return 130
+    outcome = run_benchmark("bench.reads", lambda: run(args, sizes))
+    if isinstance(outcome, int):
+        return outcome
+    levels = outcome
     first, last = levels[0], levels[-1]
     print()
     print(format_levels(levels))

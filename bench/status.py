@@ -39,9 +39,9 @@ from bench.common import (
     measure,
     postgres_processes,
     ratio,
+    run_benchmark,
     running_platform,
     source_revision,
-    stop_on_sigterm,
     throwaway_database,
     uvicorn_app,
 )
@@ -155,15 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.kpis < 1:
         parser.error("--kpis must be >= 1")
-    stop_on_sigterm()
-    try:
-        ping, direct, gateway = run(args)  # everything is stopped when run() returns or raises
-    except BenchError as exc:
-        print(f"bench.status: FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("bench.status: interrupted; everything it started is stopped.", file=sys.stderr, flush=True)
-        return 130
+    outcome = run_benchmark("bench.status", lambda: run(args))
+    if isinstance(outcome, int):
+        return outcome
+    ping, direct, gateway = outcome
     print()
     print(format_table([ping, direct, gateway]))
     print()

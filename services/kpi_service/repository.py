@@ -157,8 +157,15 @@ async def save_idempotency_record(session: AsyncSession, record: IdempotencyReco
 # ---------------------------------------------------------------- ingestion
 
 
-async def resolve_keys(connection: asyncpg.Connection, keys: Sequence[str]) -> dict[str, asyncpg.Record]:
-    rows = await connection.fetch("SELECT id, key, archived_at FROM kpi.kpis WHERE key = ANY($1::text[])", list(keys))
+async def resolve_keys(
+    connection: asyncpg.Connection, keys: Sequence[str], *, lock: bool = False
+) -> dict[str, asyncpg.Record]:
+    """Id and archive state of each known key. With ``lock`` (ingestion), the KPIs are share-locked
+    until the transaction ends: a concurrent change of cadence or archival waits for the batch, or
+    the batch waits for it and then sees it — points are never folded into periods of a cadence
+    that has just changed."""
+    statement = "SELECT id, key, archived_at FROM kpi.kpis WHERE key = ANY($1::text[]) ORDER BY id"
+    rows = await connection.fetch(statement + (" FOR SHARE" if lock else ""), list(keys))
     return {row["key"]: row for row in rows}
 
 

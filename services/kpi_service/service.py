@@ -199,7 +199,7 @@ async def ingest(
     points = parse_points(body, settings.max_batch_points)
     connection = await repository.driver(session)
     keys = {p["kpi"] for p in points if isinstance(p, dict) and isinstance(p.get("kpi"), str)}
-    rows = await repository.resolve_keys(connection, list(keys))
+    rows = await repository.resolve_keys(connection, list(keys), lock=not dry_run)
     known = {key: (row["id"], row["archived_at"] is not None) for key, row in rows.items()}
     batch = validate_points(
         points, known, now=utcnow(), future_tolerance=dt.timedelta(seconds=settings.future_tolerance_seconds)

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import select
 
 from services.kpi_service.config import KpiSettings
 from services.kpi_service.main import app
@@ -284,3 +285,43 @@ async def test_values_the_database_cannot_store_are_422_not_500(kpi_client: http
     assert late.status_code == 422
     epoch = await kpi_client.get(f"/v1/kpis/{kpi['key']}/measurements", params={"from": "1700000000"})
     assert epoch.status_code == 422
+
+
+async def test_a_batch_waits_for_a_cadence_change_and_then_follows_it(database_url: str) -> None:
+    """Real transactions: while a KPI's definition is being changed, a batch for it waits, then folds
+    its points into the periods of the new cadence."""
+    settings = KpiSettings()
+    database = Database(async_url(database_url), Settings())
+    key = f"cadence.kpi_{uuid.uuid4().hex[:8]}"
+    try:
+        async with database.session() as session:
+            from services.kpi_service.models import Kpi
+
+            session.add(Kpi(key=key, name="c", unit="u", domain="operations", direction="increase",
+                            aggregation="sum", cadence="daily"))  # fmt: skip
+        body = f'{{"points": [{{"kpi": "{key}", "ts": "2026-06-03T10:00:00Z", "value": 1}}]}}'.encode()
+
+        async def push() -> None:
+            async with database.session() as session:
+                await ingest(session, body, recorded_by="t", dry_run=False, settings=settings)
+
+        async with database.session() as change:
+            kpi = (await change.exec(select(Kpi).where(Kpi.key == key).with_for_update())).one()
+            batch = asyncio.create_task(push())
+            await asyncio.sleep(0.3)
+            assert not batch.done(), "the batch must wait for the definition change"
+            kpi.cadence = "monthly"
+            change.add(kpi)
+        await asyncio.wait_for(batch, 10)
+        connection = await asyncpg.connect(plain_url(database_url))
+        try:
+            periods = await connection.fetch(
+                "SELECT r.period_start FROM kpi.rollups_period r JOIN kpi.kpis k ON k.id = r.kpi_id WHERE k.key = $1",
+                key,
+            )
+        finally:
+            await connection.close()
+        assert [p["period_start"] for p in periods] == [dt.date(2026, 6, 1)]  # a month, not the day
+    finally:
+        await _forget_kpi(database_url, key)
+        await database.dispose()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.kpi_service.calendar_units import Unit, local_midnight, shift, start_of
 from services.kpi_service.models import Aggregation
 from shared.errors import FieldError, UnprocessableContent
 
@@ -22,38 +23,12 @@ class SeriesWindow:
     end: dt.datetime
 
 
-def _truncate(day: dt.date, bucket: str) -> dt.date:
-    if bucket == "day":
-        return day
-    if bucket == "week":
-        return day - dt.timedelta(days=day.weekday())
-    if bucket == "month":
-        return day.replace(day=1)
-    if bucket == "quarter":
-        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-    return day.replace(month=1, day=1)
-
-
-def _next(day: dt.date, bucket: str) -> dt.date:
-    if bucket == "day":
-        return day + dt.timedelta(days=1)
-    if bucket == "week":
-        return day + dt.timedelta(days=7)
-    months = {"month": 1, "quarter": 3, "year": 12}[bucket]
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def _midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
-
-
-def _bucket_of(instant: dt.datetime, bucket: str, zone: ZoneInfo) -> dt.date:
-    return _truncate(instant.astimezone(zone).date(), bucket)
+def _bucket_of(instant: dt.datetime, bucket: Unit, zone: ZoneInfo) -> dt.date:
+    return start_of(instant.astimezone(zone).date(), bucket)
 
 
 def series_window(
-    bucket: str, start: dt.datetime | None, end: dt.datetime | None, zone: ZoneInfo, now: dt.datetime | None = None
+    bucket: Unit, start: dt.datetime | None, end: dt.datetime | None, zone: ZoneInfo, now: dt.datetime | None = None
 ) -> SeriesWindow:
     """Widen ``[start, end)`` to whole local buckets: from the start of the bucket holding ``start``
     to the end of the one holding the instant before ``end``, so every bucket is complete."""
@@ -72,7 +47,7 @@ def series_window(
     try:
         first = _bucket_of(start, bucket, zone)
         last = _bucket_of(end - dt.timedelta(microseconds=1), bucket, zone)
-        return SeriesWindow(_midnight(first, zone), _midnight(_next(last, bucket), zone))
+        return SeriesWindow(local_midnight(first, zone), local_midnight(shift(last, bucket, 1), zone))
     except (ValueError, OverflowError):  # a window at the edge of the calendar (year 1 or 9999)
         raise UnprocessableContent(
             "The window reaches beyond the dates this API handles.",

@@ -8,36 +8,23 @@ import math
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from services.kpi_service.calendar_units import Unit, local_midnight, shift, start_of
 from services.kpi_service.models import Aggregation, Cadence, Direction, Status, ThresholdMode
 
-# The SQL twin of these unit names is repository.PERIOD_UNIT.
 STALE_AFTER_PERIODS = 3  # the period with the last data, then two whole periods without any
+UNIT: dict[Cadence, Unit] = {Cadence.daily: "day", Cadence.weekly: "week", Cadence.monthly: "month"}
 
 
 def add_periods(start: dt.date, cadence: Cadence, count: int) -> dt.date:
-    if cadence is Cadence.daily:
-        return start + dt.timedelta(days=count)
-    if cadence is Cadence.weekly:
-        return start + dt.timedelta(weeks=count)
-    months = start.year * 12 + start.month - 1 + count
-    return dt.date(months // 12, months % 12 + 1, 1)
+    return shift(start, UNIT[cadence], count)
 
 
 def period_start(day: dt.date, cadence: Cadence) -> dt.date:
-    if cadence is Cadence.daily:
-        return day
-    if cadence is Cadence.weekly:
-        return day - dt.timedelta(days=day.weekday())
-    return day.replace(day=1)
+    return start_of(day, UNIT[cadence])
 
 
 def period_last_day(start: dt.date, cadence: Cadence) -> dt.date:
     return add_periods(start, cadence, 1) - dt.timedelta(days=1)
-
-
-def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    """The instant a local day begins (PostgreSQL's ``day::timestamp AT TIME ZONE zone``)."""
-    return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

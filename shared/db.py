@@ -59,6 +59,13 @@ class Database:
             },
         )
         self._connect_timeout = settings.db_connect_timeout
+        self._server_settings = {
+            "application_name": application_name,
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        }
+        self._driver_pool: asyncpg.Pool | None = None
+        self._driver_pool_size = settings.db_read_pool_size
+        self._driver_pool_lock = asyncio.Lock()
         self._bound: AsyncConnection | None = None
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
@@ -86,15 +93,25 @@ class Database:
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled asyncpg connection outside any transaction, for hot read paths that run one query
-        and need no session (open ``connection.transaction()`` to write)."""
+        """A connection of a small asyncpg pool, outside any transaction, for the hot read paths that
+        run one query and need no session (open ``connection.transaction()`` to write). Created on
+        first use, so a process that never asks has no second pool."""
         if self._bound is not None:
             raw = await self._bound.get_raw_connection()
             yield cast(asyncpg.Connection, raw.driver_connection)
             return
-        async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            yield cast(asyncpg.Connection, raw.driver_connection)
+        if self._driver_pool is None:
+            async with self._driver_pool_lock:
+                if self._driver_pool is None:
+                    self._driver_pool = await asyncpg.create_pool(
+                        plain_url(self.engine.url),
+                        min_size=1,
+                        max_size=self._driver_pool_size,
+                        timeout=self._connect_timeout,
+                        server_settings=self._server_settings,
+                    )
+        async with self._driver_pool.acquire() as connection:
+            yield cast(asyncpg.Connection, connection)  # a pool proxy, with the connection's methods
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query within the connect timeout."""
@@ -102,6 +119,8 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
         await self.engine.dispose()
 
 
@@ -120,11 +139,3 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the transaction ends before the response is sent, so a client never holds a
 # success for a write whose commit then failed (FastAPI's default closes it after the response).
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
-
-
-async def _driver_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with database_from(request).driver_connection() as connection:
-        yield connection
-
-
-DriverConnectionDep = Annotated[asyncpg.Connection, Depends(_driver_connection, scope="function")]

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
 
     # Connections are kept, not churned: a pool at least as large as the concurrency a process sees,
     # and no overflow (overflow connections are closed as soon as they are returned).
-    db_pool_size: PositiveInt = 20
+    db_pool_size: PositiveInt = 15
     db_max_overflow: int = Field(default=0, ge=0)
+    db_read_pool_size: PositiveInt = Field(default=10, description="asyncpg pool of the hot read paths.")
     db_connect_timeout: PositiveFloat = 5.0
     db_statement_timeout_ms: PositiveInt = 30_000
 

@@ -87,6 +87,7 @@ def create_app(
             if uses_database:
                 if getattr(app.state, "database", None) is None:  # tests bind their own beforehand
                     app.state.database = await open_database(settings, service)
+                    stack.callback(delattr, app.state, "database")  # a later start opens a new one
                     stack.push_async_callback(app.state.database.dispose)
                 app.state.readiness_checks.setdefault("database", app.state.database.ping)
             if verify_internal_tokens and getattr(app.state, "authenticator", None) is None:
@@ -115,7 +116,11 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health_router(service))
     for router in routers:
-        app.include_router(router, dependencies=[Security(security), Depends(authenticate)])
+        app.include_router(
+            router,
+            dependencies=[Security(security), Depends(authenticate)],
+            responses=problem_responses(401, 403, 503),
+        )
     for cls, options in middleware:
         app.add_middleware(cls, **options)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

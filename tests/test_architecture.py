@@ -84,3 +84,14 @@ def test_errors_are_documented_as_problem_json(app_name: str) -> None:
                 continue
             for status in ("422", "500"):
                 assert "application/problem+json" in op["responses"][status]["content"], f"{method} {path} {status}"
+
+
+@pytest.mark.parametrize("app_name", ["gateway", "kpi", "strategy", "talent"])
+def test_authenticated_operations_document_401_403_and_503(app_name: str) -> None:
+    spec = _apps()[app_name].openapi()
+    for path, operations in spec["paths"].items():
+        if path in ("/healthz", "/readyz"):
+            continue
+        for method, op in operations.items():
+            for status in ("401", "403", "503"):
+                assert "application/problem+json" in op["responses"][status]["content"], f"{method} {path} {status}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import groupby
 
 import asyncpg
@@ -292,8 +292,10 @@ class Evaluation:
 
 
 def evaluate(rows: Sequence[asyncpg.Record], settings: KpiSettings, now: dt.datetime) -> list[Evaluation]:
-    """Judge each KPI of ``rows`` (from ``repository.status_rows``), in their order."""
+    """Judge each KPI of ``rows`` (from ``repository.status_rows``), in their order. Runs after every
+    ingested batch for the KPIs it touched, so it stays lean: no model building, shared work cached."""
     grace = dt.timedelta(hours=settings.stale_grace_hours)
+    stale_after: dict[tuple[dt.date, Cadence], dt.datetime] = {}  # many KPIs share their last period
     result = []
     for _, group in groupby(rows, key=lambda r: r["id"]):
         periods = list(group)
@@ -302,9 +304,10 @@ def evaluate(rows: Sequence[asyncpg.Record], settings: KpiSettings, now: dt.date
         rule = None
         if head["threshold_mode"] is not None:
             rule = ThresholdRule(ThresholdMode(head["threshold_mode"]), head["threshold_amber"], head["threshold_red"])
-        known = Evaluation(head["id"], head["key"], Status.no_data, head["recorded_status"], cadence, aggregation, rule)
         if head["period_start"] is None:
-            result.append(known)
+            result.append(
+                Evaluation(head["id"], head["key"], Status.no_data, head["recorded_status"], cadence, aggregation, rule)
+            )
             continue
         current, *earlier = (
             PeriodAggregate(r["period_start"], r["count"], r["sum"], r["min"], r["max"], r["last_value"], r["last_ts"])
@@ -315,16 +318,31 @@ def evaluate(rows: Sequence[asyncpg.Record], settings: KpiSettings, now: dt.date
             target = Target(
                 head["target_start"], head["target_end"], head["target_value"], head["target_min"], head["target_max"]
             )
-        turned_stale = stale_since(current.period_start, cadence, settings.zone, grace)
-        if now >= turned_stale:
+        since = stale_after.get((current.period_start, cadence))
+        if since is None:
+            since = stale_after[current.period_start, cadence] = stale_since(
+                current.period_start, cadence, settings.zone, grace
+            )
+        if now >= since:
             verdict = Status.stale
         elif target is None:
             verdict = Status.no_target
         else:
             verdict = judge(current.value(aggregation), Direction(head["direction"]), target, rule)
-        previous = earlier[0] if earlier else None
         result.append(
-            replace(known, status=verdict, current=current, previous=previous, target=target, stale_since=turned_stale)
+            Evaluation(
+                head["id"],
+                head["key"],
+                verdict,
+                head["recorded_status"],
+                cadence,
+                aggregation,
+                rule,
+                current,
+                earlier[0] if earlier else None,
+                target,
+                since,
+            )
         )
     return result
 

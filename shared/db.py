@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.errors import ServiceUnavailable
 from shared.settings import Settings
 
 _DRIVER_ALIASES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2"}
@@ -110,8 +111,17 @@ class Database:
                         timeout=self._connect_timeout,
                         server_settings=self._server_settings,
                     )
-        async with self._driver_pool.acquire() as connection:
+        pool = self._driver_pool
+        try:
+            connection = await pool.acquire(timeout=self._connect_timeout)
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "No database connection came free in time; retry shortly.", headers={"Retry-After": "2"}
+            ) from None
+        try:
             yield cast(asyncpg.Connection, connection)  # a pool proxy, with the connection's methods
+        finally:
+            await pool.release(connection)
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query within the connect timeout."""
@@ -121,6 +131,7 @@ class Database:
     async def dispose(self) -> None:
         if self._driver_pool is not None:
             await self._driver_pool.close()
+            self._driver_pool = None
         await self.engine.dispose()
 
 

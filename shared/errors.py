@@ -11,6 +11,7 @@ wrong method, malformed JSON, unhandled exceptions), into ``application/problem+
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar, Literal
@@ -20,7 +21,8 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
@@ -280,20 +282,42 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-# asyncpg's own errors reach the handlers from the hot paths that use the driver directly.
-_DRIVER_UNAVAILABLE: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.InterfaceError,
-    OSError,  # connection refused, reset, DNS, timeouts: all while the pool reconnects
+# Errors of the database are answered by their SQLSTATE, which says whose fault they are. Anything
+# not listed is a bug of ours: a 500, logged.
+_RETRY_LATER_STATES = {"40001", "40P01", "53300", "57014", "57P01", "57P02", "57P03"}  # also class 08
+_CONFLICT_STATES = {"23505", "23P01", "23503"}  # unique, exclusion, foreign key
+_UNSTORABLE_STATES = {"22001", "22003", "22008", "22021", "22P05"}  # too long, out of range, bad text
+_CONNECTION_LOST: tuple[type[Exception], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    ConnectionRefusedError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    socket.gaierror,
 )
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, raised by asyncpg directly or wrapped by SQLAlchemy."""
+    for candidate in (exc, getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
 def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database cannot be reached right now (as opposed to a bad query)."""
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc, InterfaceError | OperationalError)
-    return isinstance(exc, _DRIVER_UNAVAILABLE)
+    """Whether ``exc`` means the database cannot serve right now (down, restarting, overloaded,
+    a timeout or a conflict worth retrying) rather than a bad request or a bug."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc)
+    if state is not None:
+        return state.startswith("08") or state in _RETRY_LATER_STATES
+    cause = getattr(exc, "orig", None) or exc
+    cause = getattr(cause, "__cause__", None) or cause
+    return isinstance(exc, _CONNECTION_LOST) or isinstance(cause, _CONNECTION_LOST)
 
 
 def unavailable_response(instance: str | None = None) -> ProblemResponse:
@@ -306,15 +330,14 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
     if database_unavailable(exc):
         logger.warning("database unavailable: %r", exc)
         return unavailable_response(_request_instance(request))
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
-    cause = getattr(cause, "__cause__", None) or cause  # SQLAlchemy's adapter wraps asyncpg's error
-    if isinstance(exc, IntegrityError) or isinstance(cause, asyncpg.IntegrityConstraintViolationError):
+    state = _sqlstate(exc)
+    if state in _CONFLICT_STATES:
         return problem_response(
             409,
             "The change conflicts with existing data; read it again and retry.",
             instance=_request_instance(request),
         )
-    if isinstance(exc, DataError) or isinstance(cause, asyncpg.DataError):
+    if state in _UNSTORABLE_STATES:
         return problem_response(
             422,
             "A value cannot be stored (for example a NUL character, or a number or date out of range).",
@@ -343,9 +366,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ResponseValidationError, _on_unhandled)
     app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PoolTimeout, _on_database_error)
     app.add_exception_handler(asyncpg.PostgresError, _on_database_error)
-    for unavailable in _DRIVER_UNAVAILABLE:
-        app.add_exception_handler(unavailable, _on_database_error)
+    for lost in _CONNECTION_LOST:
+        app.add_exception_handler(lost, _on_database_error)
     app.add_exception_handler(Exception, _on_unhandled)
 
 

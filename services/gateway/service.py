@@ -57,7 +57,7 @@ class KeyStore:
         self._unknown: TTLCache[str, None] = TTLCache(maxsize=10_000, ttl=ttl)
         # One database read per key at a time: when an entry expires under load, the requests that
         # miss together share one query instead of each taking a connection.
-        self._loading: dict[str, asyncio.Future[_CachedKey | None]] = {}
+        self._loading: dict[str, asyncio.Task[_CachedKey | None]] = {}
         # And few reads at once overall: made-up keys queue here instead of draining the pool.
         self._reads = asyncio.Semaphore(max_concurrent_reads)
 
@@ -77,22 +77,13 @@ class KeyStore:
         self._unknown.pop(key_id, None)
 
     async def _load_once(self, key_id: str) -> _CachedKey | None:
-        pending = self._loading.get(key_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[_CachedKey | None] = asyncio.get_running_loop().create_future()
-        self._loading[key_id] = future
-        try:
-            loaded = await self._load(key_id)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here: waiters re-raise it, none may be waiting
-            raise
-        else:
-            future.set_result(loaded)
-            return loaded
-        finally:
-            del self._loading[key_id]
+        # The read runs as its own task: a caller that gives up (disconnects) cancels only its wait,
+        # never the read the others are waiting for.
+        loading = self._loading.get(key_id)
+        if loading is None:
+            loading = self._loading[key_id] = asyncio.create_task(self._load(key_id))
+            loading.add_done_callback(lambda _: self._loading.pop(key_id, None))
+        return await asyncio.shield(loading)
 
     async def _load(self, key_id: str) -> _CachedKey | None:
         async with self._reads, self._engine.connect() as connection:
@@ -196,27 +187,31 @@ class AuditRecorder:
                 try:
                     await self._store(batch)
                 except BaseException:
-                    # Database down, or cancelled at shutdown: keep the batch for the next flush.
+                    # Database down, or cancelled at shutdown: what is not stored yet waits for the next flush.
                     self._pending.extendleft(reversed(batch))
                     raise
 
     async def _store(self, batch: list[dict[str, Any]]) -> None:
+        """Store ``batch``, removing from it what is stored (or refused for good) as it goes."""
         try:
             async with self._engine.begin() as connection:
                 await repository.insert_audit_events(connection, batch)
+            batch.clear()
+            return
         except Exception as exc:
             if database_unavailable(exc):
                 raise
-            # One event the database refuses must not hold back the others: store them one by one.
             logger.exception("an audit batch was refused; storing its events one by one")
-            for event in batch:
-                try:
-                    async with self._engine.begin() as connection:
-                        await repository.insert_audit_events(connection, [event])
-                except Exception as single:
-                    if database_unavailable(single):
-                        raise
-                    logger.error("audit event dropped, the database refuses it: %r (%s)", event, single)
+        # One event the database refuses must not hold back the others.
+        while batch:
+            try:
+                async with self._engine.begin() as connection:
+                    await repository.insert_audit_events(connection, batch[:1])
+            except Exception as exc:
+                if database_unavailable(exc):
+                    raise
+                logger.error("audit event dropped, the database refuses it: %r (%s)", batch[0], exc)
+            del batch[0]
 
     async def _run(self) -> None:
         while True:

@@ -65,7 +65,8 @@ def _timestamp(raw: object) -> tuple[dt.datetime | None, str, str]:
         return parse_rfc3339(raw), "", ""
     except ValueError as exc:
         code = "naive_timestamp" if "no offset" in str(exc) else "invalid_timestamp"
-        return None, str(exc).capitalize() + ".", code
+        message = str(exc)
+        return None, message[:1].upper() + message[1:] + ".", code
 
 
 def validate_points(

@@ -36,10 +36,16 @@ BUCKET_15M = "date_bin('15 minutes', {ts}, TIMESTAMPTZ '2000-01-01 00:00:00+00')
 
 
 async def driver(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside the same transaction."""
+    """The asyncpg connection under the session, inside the session's transaction."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return cast(asyncpg.Connection, raw.driver_connection)
+    driver_connection = cast(asyncpg.Connection, raw.driver_connection)
+    if not driver_connection.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs itself; without
+        # this, what runs on the driver would autocommit statement by statement (and its locks
+        # would not outlive their statement).
+        await connection.exec_driver_sql("SELECT 1")
+    return driver_connection
 
 
 # ---------------------------------------------------------------- definitions
@@ -396,10 +402,12 @@ STATUS_LOCK_CLASS = 8301  # first key of this service's advisory locks on a KPI'
 
 
 async def lock_statuses(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID]) -> None:
-    """Serialise status recording per KPI until the transaction ends (in id order: no deadlock)."""
+    """Serialise status recording per KPI until the transaction ends."""
     await connection.execute(
-        "SELECT pg_advisory_xact_lock($2, hashtext(id::text)) FROM unnest($1::uuid[]) AS id ORDER BY id",
-        sorted(set(kpi_ids)),
+        """SELECT pg_advisory_xact_lock($2, h)
+           FROM (SELECT DISTINCT hashtext(id::text) AS h FROM unnest($1::uuid[]) AS id) AS keys
+           ORDER BY h""",  # in lock-key order: two KPIs whose hashes collide cannot deadlock
+        list(set(kpi_ids)),
         STATUS_LOCK_CLASS,
     )
 

@@ -353,7 +353,7 @@ async def list_kpi_statuses(
     async with database_from(request).driver_connection() as connection:
         statuses = await service.read_statuses(connection, keys, settings)
     found = {s.kpi for s in statuses} | {str(s.kpi_id) for s in statuses}
-    unknown = [k for k in keys if k not in found]
+    unknown = [k for k in keys if k not in found and k.lower() not in found]
     if unknown:
         raise NotFound(
             f"No KPI with key {', '.join(map(repr, unknown[:10]))}.",

@@ -335,3 +335,24 @@ async def test_an_unreachable_database_is_a_503_not_a_500(admin_key: str) -> Non
         ready = await gateway.client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"]["status"] == "failing"
+
+
+async def test_a_caller_giving_up_does_not_fail_the_others_waiting_for_the_same_key(gateway: Gateway) -> None:
+    key = await make_key(gateway, "kpi:read")
+    store = gateway.runtime.keys
+    original = store._load
+
+    async def slow(key_id: str) -> object:
+        await asyncio.sleep(0.1)
+        return await original(key_id)
+
+    store._load = slow  # type: ignore[assignment,method-assign]
+    store.forget(str(key["id"]))
+    impatient = asyncio.create_task(store.authenticate(str(key["key"])))
+    await asyncio.sleep(0.01)
+    patient = asyncio.create_task(store.authenticate(str(key["key"])))
+    await asyncio.sleep(0.01)
+    impatient.cancel()
+    result = await patient
+    assert result is not None
+    assert result.principal.key_id == key["id"]

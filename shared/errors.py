@@ -287,7 +287,14 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 _RETRY_LATER_STATES = {"40001", "40P01", "53300", "57014", "57P01", "57P02", "57P03"}  # also class 08
 _CONFLICT_STATES = {"23505", "23P01", "23503"}  # unique, exclusion, foreign key
 _UNSTORABLE_STATES = {"22001", "22003", "22008", "22021", "22P05"}  # too long, out of range, bad text
+
+
+class DatabaseUnreachable(ConnectionError):
+    """A new database connection could not be made (server down, restarting, full)."""
+
+
 _CONNECTION_LOST: tuple[type[Exception], ...] = (
+    DatabaseUnreachable,
     asyncpg.ConnectionDoesNotExistError,
     ConnectionRefusedError,
     ConnectionResetError,

@@ -8,6 +8,7 @@ shutdown), operation ids of the form ``tag:name``, and the shared OpenAPI error 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -95,6 +96,10 @@ def create_app(
                 app.state.authenticator = internal_token_authenticator(verifier)
             for extra in lifespans:
                 await stack.enter_async_context(extra(app))
+            # What start-up made lives as long as the process: keep it out of the collector's full
+            # passes, which otherwise pause request handling for tens of milliseconds (the p99).
+            gc.collect()
+            gc.freeze()
             yield
 
     switch = settings.telemetry

@@ -843,6 +843,23 @@ def ratio(numerator: Measurement, denominator: Measurement) -> float:
     return numerator.rps / denominator.rps
 
 
+def api(client: httpx.Client, method: str, path: str, expected: int, **kwargs: object) -> httpx.Response:
+    """One call of a benchmark's set-up; anything but ``expected`` fails the run."""
+    response = client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    if response.status_code != expected:
+        raise BenchError(f"{method} {path}: {response.status_code} {response.text[:300]}")
+    return response
+
+
+def report(results: Sequence[Measurement], ratios: Sequence[tuple[str, Measurement, Measurement]]) -> None:
+    """The table, then one line per ratio; the last one is the benchmark's ``ratio:`` line."""
+    print()
+    print(format_table(results))
+    print()
+    for label, numerator, denominator in ratios:
+        print(f"{label}: {ratio(numerator, denominator):.2f}", flush=True)
+
+
 def format_table(results: Sequence[Measurement]) -> str:
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"

@@ -25,11 +25,10 @@ from bench.common import (
     Target,
     add_load_arguments,
     child_env,
-    format_table,
     generator_from_args,
     machine_summary,
     measure,
-    ratio,
+    report,
     run_benchmark,
     running_platform,
     source_revision,
@@ -77,12 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(outcome, int):
         return outcome
     ping, direct, gateway = outcome
-    print()
-    print(format_table([ping, direct, gateway]))
-    print()
-    print(f"direct/ping: {ratio(direct, ping):.2f}")
-    print(f"gateway/ping: {ratio(gateway, ping):.2f}")
-    print(f"ratio: {ratio(gateway, direct):.2f}", flush=True)
+    report(
+        [ping, direct, gateway],
+        [("direct/ping", direct, ping), ("gateway/ping", gateway, ping), ("ratio", gateway, direct)],
+    )
     return 0
 
 

@@ -44,6 +44,7 @@ from bench.common import (
     Credentials,
     Platform,
     Watched,
+    api,
     env_int,
     fetchval,
     machine_summary,
@@ -140,17 +141,13 @@ def create_kpis(client: httpx.Client, count: int) -> Kpis:
             "cadence": "daily",
             "thresholds": {"mode": "relative", "amber": 0.05, "red": 0.1},
         }
-        response = client.post("/v1/kpis", json=body)
-        if response.status_code != 201:
-            raise BenchError(f"creating KPI {key}: {response.status_code} {response.text[:300]}")
+        response = api(client, "POST", "/v1/kpis", 201, json=body)
         keys.append(key)
         ids.append(uuid.UUID(response.json()["id"]))
     today = dt.datetime.now(dt.UTC).date()
     target = {"period_start": str(today - dt.timedelta(days=3650)), "period_end": str(today), "value": 95}
     for key in keys:
-        response = client.put(f"/v1/kpis/{key}/targets", json={"targets": [target]})
-        if response.status_code != 200:
-            raise BenchError(f"targets of {key}: {response.status_code} {response.text[:300]}")
+        response = api(client, "PUT", f"/v1/kpis/{key}/targets", 200, json={"targets": [target]})
     return Kpis(keys, ids)
 
 

@@ -48,6 +48,7 @@ from bench.common import (
     CpuReading,
     Credentials,
     Watched,
+    api,
     env_int,
     fetchval,
     machine_summary,
@@ -157,9 +158,7 @@ def create_kpis(client: httpx.Client, total: int, probes: int, now: dt.datetime)
             "cadence": "daily" if probe else cadences[index % len(cadences)],
             "thresholds": {"mode": "relative", "amber": 0.02, "red": 0.08},
         }
-        response = client.post("/v1/kpis", json=body)
-        if response.status_code != 201:
-            raise BenchError(f"creating KPI {key}: {response.status_code} {response.text[:300]}")
+        response = api(client, "POST", "/v1/kpis", 201, json=body)
         made.append(Kpi(key, uuid.UUID(response.json()["id"]), now))
     return made[:probes], made[probes:]
 
@@ -169,9 +168,7 @@ def set_targets(client: httpx.Client, probes: Sequence[Kpi], today: dt.date) -> 
     values = (100.0, 107.0, 112.0, 125.0)
     for index, probe in enumerate(probes):
         target = {"period_start": str(today - 2 * YEAR), "period_end": str(today + DAY), "value": values[index % 4]}
-        response = client.put(f"/v1/kpis/{probe.key}/targets", json={"targets": [target]})
-        if response.status_code != 200:
-            raise BenchError(f"targets of {probe.key}: {response.status_code} {response.text[:300]}")
+        api(client, "PUT", f"/v1/kpis/{probe.key}/targets", 200, json={"targets": [target]})
 
 
 # --------------------------------------------------------------------------- loading

@@ -26,19 +26,18 @@ from collections.abc import Sequence
 import httpx
 
 from bench.common import (
-    BenchError,
     Credentials,
     Measurement,
     Target,
     Watched,
     add_load_arguments,
+    api,
     child_env,
-    format_table,
     generator_from_args,
     machine_summary,
     measure,
     postgres_processes,
-    ratio,
+    report,
     run_benchmark,
     running_platform,
     source_revision,
@@ -51,12 +50,6 @@ ZONE = "Europe/Paris"
 AGGREGATIONS = ("avg", "sum", "last", "max", "min")
 DIRECTIONS = ("increase", "decrease", "increase", "target_range")
 HOURS = 8760
-
-
-def _put(client: httpx.Client, path: str, body: object) -> None:
-    response = client.put(path, json=body)
-    if response.status_code != 200:
-        raise BenchError(f"PUT {path}: {response.status_code} {response.text[:300]}")
 
 
 def prepare(client: httpx.Client, count: int) -> list[str]:
@@ -75,9 +68,7 @@ def prepare(client: httpx.Client, count: int) -> list[str]:
             "cadence": "daily",
             "thresholds": {"mode": "relative", "amber": 0.02, "red": 0.08},
         }
-        response = client.post("/v1/kpis", json=body)
-        if response.status_code != 201:
-            raise BenchError(f"creating KPI {key}: {response.status_code} {response.text[:300]}")
+        api(client, "POST", "/v1/kpis", 201, json=body)
         keys.append(key)
 
     now = dt.datetime.now(dt.UTC)
@@ -88,9 +79,7 @@ def prepare(client: httpx.Client, count: int) -> list[str]:
         for i, key in enumerate(keys)
     ]
     for first in range(0, len(points), 1000):
-        response = client.post("/v1/measurements", json={"points": points[first : first + 1000]})
-        if response.status_code != 200:
-            raise BenchError(f"POST /v1/measurements: {response.status_code} {response.text[:300]}")
+        api(client, "POST", "/v1/measurements", 200, json={"points": points[first : first + 1000]})
 
     today = now.date()
     period = {"period_start": str(today - dt.timedelta(days=400)), "period_end": str(today + dt.timedelta(days=1))}
@@ -100,14 +89,12 @@ def prepare(client: httpx.Client, count: int) -> list[str]:
             target = {**period, "min": 100.0, "max": 104.0}
         else:
             target = {**period, "value": (98.0, 106.0, 104.0)[index % 3]}
-        _put(client, f"/v1/kpis/{key}/targets", {"targets": [target]})
+        api(client, "PUT", f"/v1/kpis/{key}/targets", 200, json={"targets": [target]})
     return keys
 
 
 def verdicts(client: httpx.Client, keys: Sequence[str]) -> str:
-    response = client.get("/v1/kpi-statuses", params=[("kpi", key) for key in keys])
-    if response.status_code != 200:
-        raise BenchError(f"GET /v1/kpi-statuses: {response.status_code} {response.text[:300]}")
+    response = api(client, "GET", "/v1/kpi-statuses", 200, params=[("kpi", key) for key in keys])
     return ", ".join(item["status"] for item in response.json()["items"])
 
 
@@ -159,12 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(outcome, int):
         return outcome
     ping, direct, gateway = outcome
-    print()
-    print(format_table([ping, direct, gateway]))
-    print()
-    print(f"direct/ping: {ratio(direct, ping):.2f}")
-    print(f"gateway/direct: {ratio(gateway, direct):.2f}")
-    print(f"ratio: {ratio(gateway, ping):.2f}", flush=True)
+    report(
+        [ping, direct, gateway],
+        [("direct/ping", direct, ping), ("gateway/direct", gateway, direct), ("ratio", gateway, ping)],
+    )
     return 0
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -15,6 +17,7 @@ from sqlmodel import select
 
 from services.kpi_service.config import KpiSettings
 from services.kpi_service.main import app
+from services.kpi_service.models import Kpi
 from services.kpi_service.service import ingest
 from shared.auth import INTERNAL_TOKEN_HEADER
 from shared.db import Database, async_url, plain_url
@@ -202,14 +205,7 @@ async def test_concurrent_batches_on_the_same_point_lose_nothing(database_url: s
     """Two writers race on the same (kpi, ts) with different values, on real separate transactions:
     no error, one value wins, the revision history holds the other."""
     settings = KpiSettings()
-    database = Database(async_url(database_url), Settings())
-    key = f"race.kpi_{uuid.uuid4().hex[:8]}"
-    try:
-        async with database.session() as session:
-            from services.kpi_service.models import Kpi
-
-            session.add(Kpi(key=key, name="race", unit="u", domain="operations", direction="increase",
-                            aggregation="last", cadence="daily"))  # fmt: skip
+    async with committed_kpi(database_url, aggregation="last") as (database, key):
         ts = "2026-05-01T00:00:00Z"
 
         async def write(value: float) -> None:
@@ -231,13 +227,25 @@ async def test_concurrent_batches_on_the_same_point_lose_nothing(database_url: s
         assert sorted([current, *(r["value"] for r in history)]) == [float(v) for v in range(1, 9)]
         assert rollup is not None
         assert (rollup["count"], rollup["last_value"]) == (1, current)
+
+
+@contextlib.asynccontextmanager
+async def committed_kpi(database_url: str, *, aggregation: str) -> AsyncIterator[tuple[Database, str]]:
+    """A daily KPI committed for real (for tests of real concurrent transactions), removed afterwards
+    with everything written for it, so the shared test database stays as other tests expect."""
+    database = Database(async_url(database_url), Settings())
+    key = f"real.kpi_{uuid.uuid4().hex[:8]}"
+    try:
+        async with database.session() as session:
+            session.add(Kpi(key=key, name="real", unit="u", domain="operations", direction="increase",
+                            aggregation=aggregation, cadence="daily"))  # fmt: skip
+        yield database, key
     finally:
         await _forget_kpi(database_url, key)
         await database.dispose()
 
 
 async def _forget_kpi(database_url: str, key: str) -> None:
-    """This test commits for real: leave the shared test database as other tests expect it."""
     connection = await asyncpg.connect(plain_url(database_url))
     try:
         kpi_id = await connection.fetchval("SELECT id FROM kpi.kpis WHERE key = $1", key)
@@ -291,14 +299,7 @@ async def test_a_batch_waits_for_a_cadence_change_and_then_follows_it(database_u
     """Real transactions: while a KPI's definition is being changed, a batch for it waits, then folds
     its points into the periods of the new cadence."""
     settings = KpiSettings()
-    database = Database(async_url(database_url), Settings())
-    key = f"cadence.kpi_{uuid.uuid4().hex[:8]}"
-    try:
-        async with database.session() as session:
-            from services.kpi_service.models import Kpi
-
-            session.add(Kpi(key=key, name="c", unit="u", domain="operations", direction="increase",
-                            aggregation="sum", cadence="daily"))  # fmt: skip
+    async with committed_kpi(database_url, aggregation="sum") as (database, key):
         body = f'{{"points": [{{"kpi": "{key}", "ts": "2026-06-03T10:00:00Z", "value": 1}}]}}'.encode()
 
         async def push() -> None:
@@ -322,9 +323,6 @@ async def test_a_batch_waits_for_a_cadence_change_and_then_follows_it(database_u
         finally:
             await connection.close()
         assert [p["period_start"] for p in periods] == [dt.date(2026, 6, 1)]  # a month, not the day
-    finally:
-        await _forget_kpi(database_url, key)
-        await database.dispose()
 
 
 async def test_driver_statements_run_inside_the_sessions_transaction(database_url: str) -> None:

@@ -7,16 +7,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from shared.app import create_app
-from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator, internal_token_scheme
 from shared.db import Database, SessionDep, async_url
 from shared.errors import Conflict
 from shared.settings import Settings
-from tests.auth import TEST_SECRET, token
+from tests.probe import HEADERS, probe_app
 from tests.servers import serve
 
 
@@ -38,27 +36,21 @@ async def write(name: str, session: SessionDep) -> Done:
 
 
 @pytest.fixture
-async def probe(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
-    app = create_app(
-        service="probe", title="probe", description="", settings=Settings(), routers=[router],
-        uses_database=False, security=internal_token_scheme,
-    )  # fmt: skip
+async def probe(database_url: str) -> AsyncIterator[tuple[FastAPI, Database]]:
+    """The probe app on a real database (no outer transaction: commits are what is tested)."""
+    app = probe_app([router])
     database = Database(async_url(database_url), Settings())
     async with database.engine.begin() as connection:
         # Unique, checked at commit: a duplicate fails only when the dependency commits.
-        await connection.execute(
-            text("CREATE TABLE IF NOT EXISTS probe_rows (name text UNIQUE DEFERRABLE INITIALLY DEFERRED)")
-        )
-        await connection.execute(text("TRUNCATE probe_rows"))
+        await connection.execute(text("DROP TABLE IF EXISTS probe_rows"))
+        await connection.execute(text("CREATE TABLE probe_rows (name text UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
     app.state.database = database
-    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    headers = {INTERNAL_TOKEN_HEADER: token("probe")}
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
-        yield client, database
-    async with database.engine.begin() as connection:
-        await connection.execute(text("DROP TABLE probe_rows"))
-    await database.dispose()
+    try:
+        yield app, database
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("DROP TABLE probe_rows"))
+        await database.dispose()
 
 
 async def _rows(database: Database) -> list[str]:
@@ -67,42 +59,27 @@ async def _rows(database: Database) -> list[str]:
 
 
 async def test_success_commits_and_errors_roll_back_before_the_response(
-    probe: tuple[httpx.AsyncClient, Database],
+    probe: tuple[FastAPI, Database],
 ) -> None:
-    client, database = probe
-    assert (await client.post("/v1/writes/kept")).status_code == 200
-    assert (await client.post("/v1/writes/fail-1")).status_code == 409
-    # The connection is back in the pool, its transaction already rolled back: nothing waits for
-    # a garbage collector to finish the request's work.
-    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    assert (await client.post("/v1/writes/crash-1")).status_code == 500
-    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    app, database = probe
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=HEADERS) as client:
+        assert (await client.post("/v1/writes/kept")).status_code == 200
+        assert (await client.post("/v1/writes/fail-1")).status_code == 409
+        # The connection is back in the pool, its transaction already rolled back: nothing waits for
+        # a garbage collector to finish the request's work.
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert (await client.post("/v1/writes/crash-1")).status_code == 500
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     assert await _rows(database) == ["kept"]
 
 
-async def test_a_failing_commit_is_never_reported_as_a_success(database_url: str) -> None:
+async def test_a_failing_commit_is_never_reported_as_a_success(probe: tuple[FastAPI, Database]) -> None:
     """Over real HTTP: the commit happens before the response, so its failure is the response."""
-    app = create_app(
-        service="probe", title="probe", description="", settings=Settings(), routers=[router],
-        uses_database=False, security=internal_token_scheme,
-    )  # fmt: skip
-    database = Database(async_url(database_url), Settings())
-    async with database.engine.begin() as connection:
-        await connection.execute(text("DROP TABLE IF EXISTS probe_rows"))
-        await connection.execute(text("CREATE TABLE probe_rows (name text UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
-    app.state.database = database
-    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
-    try:
-        async with (
-            serve(app) as url,
-            httpx.AsyncClient(base_url=url, headers={INTERNAL_TOKEN_HEADER: token("probe")}) as client,
-        ):
-            assert (await client.post("/v1/writes/once")).status_code == 200
-            again = await client.post("/v1/writes/once")  # the duplicate is refused at commit
-            assert again.status_code == 409
-            assert again.headers["content-type"] == "application/problem+json"
-            assert await _rows(database) == ["once"]
-    finally:
-        async with database.engine.begin() as connection:
-            await connection.execute(text("DROP TABLE probe_rows"))
-        await database.dispose()
+    app, database = probe
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, headers=HEADERS) as client:
+        assert (await client.post("/v1/writes/once")).status_code == 200
+        again = await client.post("/v1/writes/once")  # the duplicate is refused at commit
+        assert again.status_code == 409
+        assert again.headers["content-type"] == "application/problem+json"
+        assert await _rows(database) == ["once"]

@@ -10,12 +10,10 @@ import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from shared.app import create_app
-from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator, internal_token_scheme
 from shared.errors import Conflict, FieldError, UnprocessableContent
 from shared.schemas import StrictModel
 from shared.settings import Settings
-from tests.auth import TEST_SECRET, token
+from tests.probe import HEADERS, probe_app
 
 PROBLEM = "application/problem+json"
 
@@ -58,23 +56,13 @@ async def boom() -> Count:
     raise RuntimeError("secret internal detail")
 
 
-app = create_app(
-    service="probe",
-    title="probe",
-    description="",
-    settings=Settings(max_body_bytes=1000),
-    routers=[router],
-    uses_database=False,
-    security=internal_token_scheme,
-)
-app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
+app = probe_app([router], Settings(max_body_bytes=1000))
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    headers = {INTERNAL_TOKEN_HEADER: token("probe")}
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=HEADERS) as client:
         yield client
 
 
@@ -220,14 +208,8 @@ async def test_database_errors_are_answered_by_whose_fault_they_are(error: Excep
     async def fails() -> Count:
         raise error
 
-    probe = create_app(
-        service="probe", title="probe", description="", settings=Settings(), routers=[failing],
-        uses_database=False, security=internal_token_scheme,
-    )  # fmt: skip
-    probe.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
-    transport = httpx.ASGITransport(app=probe, raise_app_exceptions=False)
-    headers = {INTERNAL_TOKEN_HEADER: token("probe")}
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+    transport = httpx.ASGITransport(app=probe_app([failing]), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=HEADERS) as client:
         response = await client.get("/v1/fails")
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"

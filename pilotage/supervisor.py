@@ -20,7 +20,6 @@ APPS = {
     "talent": "services.talent_service.main:app",
     "gateway": "services.gateway.main:app",
 }
-STOP_ORDER = ("gateway", "strategy", "talent", "kpi")
 
 
 class StartupError(Exception):
@@ -108,9 +107,8 @@ class Supervisor:
     def stop(self) -> None:
         """The gateway first, so that no new request reaches a stopping service; then the services.
         Each gets SIGTERM and ``graceful_seconds`` to finish its in-flight requests, then SIGKILL."""
-        by_name = {p.name: p for p in self.processes}
-        gateway = [by_name[n] for n in STOP_ORDER[:1] if n in by_name]
-        services = [by_name[n] for n in STOP_ORDER[1:] if n in by_name]
+        gateway = [p for p in self.processes if p.name == "gateway"]
+        services = [p for p in self.processes if p.name != "gateway"]
         for group in (gateway, services):
             for process in group:
                 if process.alive:

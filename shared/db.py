@@ -39,6 +39,11 @@ def plain_url(url: str | URL) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# What failing to make a new connection looks like: the server away (a Unix socket that does not
+# exist is a FileNotFoundError), starting or stopping, or full.
+_CANNOT_CONNECT = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+
 class Database:
     """One engine and session factory for a service process."""
 
@@ -66,13 +71,13 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def _connect(self) -> asyncpg.Connection:
-        """A new connection; failing to reach the server is reported as such (a missing socket is a
-        FileNotFoundError otherwise, indistinguishable from a bug)."""
+        """A new connection; failing to reach the server is reported as such, not as an OS error that
+        would be indistinguishable from a bug."""
         try:
             return await asyncpg.connect(
                 self._dsn, timeout=self._connect_timeout, server_settings=self._server_settings
             )
-        except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+        except _CANNOT_CONNECT as exc:
             raise DatabaseUnreachable(f"cannot connect to the database: {exc!r}") from exc
 
     def bind_to(self, connection: AsyncConnection) -> None:
@@ -120,9 +125,9 @@ class Database:
         pool = self._driver_pool
         try:
             connection = await pool.acquire(timeout=self._connect_timeout)
-        except (TimeoutError, OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
-            # Acquiring may mean connecting: any failure here is the database being away (a socket
-            # that does not exist yet is a FileNotFoundError), never a bug in a query.
+        except (TimeoutError, *_CANNOT_CONNECT) as exc:
+            # Acquiring may mean connecting: a failure here is the database being away or busy,
+            # never a bug in a query.
             raise ServiceUnavailable(
                 "The database is unavailable; retry shortly.", headers={"Retry-After": "2"}
             ) from exc

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.runtime import GatewayRuntime
 from shared.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_STATE
-from shared.errors import TooManyRequests, Unauthorized, database_unavailable, send_problem
+from shared.errors import TooManyRequests, Unauthorized, database_unavailable, send_problem, unavailable_response
 from shared.models import utcnow
 from shared.observability import current_request_id
 
@@ -57,7 +57,7 @@ class AuthenticationMiddleware:
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
-            await send_problem(send, 503, "The database is unavailable; retry shortly.", headers={"Retry-After": "2"})
+            await unavailable_response(scope["path"])(scope, receive, send)
             return
         if key is None:
             await send_problem(

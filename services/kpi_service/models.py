@@ -25,52 +25,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from services.kpi_service.config import SCHEMA
+from shared.contracts.kpi import Aggregation, Cadence, Direction, Domain, ThresholdMode
 from shared.models import created_at_field, id_field, timestamp_column, updated_at_field
-
-
-class Domain(StrEnum):
-    supply_chain = "supply_chain"
-    hr = "hr"
-    productivity = "productivity"
-    quality = "quality"
-    marketing = "marketing"
-    customer = "customer"
-    finance = "finance"
-    operations = "operations"
-
-
-class Direction(StrEnum):
-    increase = "increase"
-    decrease = "decrease"
-    target_range = "target_range"
-
-
-class Aggregation(StrEnum):
-    sum = "sum"
-    avg = "avg"
-    min = "min"
-    max = "max"
-    last = "last"
-
-
-class Cadence(StrEnum):
-    daily = "daily"
-    weekly = "weekly"
-    monthly = "monthly"
-
-
-class ThresholdMode(StrEnum):
-    absolute = "absolute"
-    relative = "relative"
-
-
-class Status(StrEnum):
-    green = "green"
-    amber = "amber"
-    red = "red"
-    no_target = "no_target"
-    stale = "stale"
-    no_data = "no_data"
 
 
 def _one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:

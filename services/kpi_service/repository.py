@@ -17,15 +17,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from services.kpi_service.models import (
-    Domain,
     IdempotencyRecord,
     Kpi,
     KpiTarget,
     Measurement,
     ServiceState,
-    Status,
     StatusEvent,
 )
+from shared.contracts.kpi import Domain, Status
 
 # PostgreSQL's date_trunc unit for each cadence, and the length of one period.
 PERIOD_UNIT = "CASE {c} WHEN 'daily' THEN 'day' WHEN 'weekly' THEN 'week' ELSE 'month' END"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from sqlmodel import col
 
 from services.kpi_service import repository, service
+from services.kpi_service.calendar_units import Unit
 from services.kpi_service.config import KpiSettings
-from services.kpi_service.models import Aggregation, Domain, IdempotencyRecord, Kpi, Status, StatusEvent
+from services.kpi_service.models import IdempotencyRecord, Kpi, StatusEvent
 from services.kpi_service.schemas import (
     DomainInfo,
     IngestResult,
@@ -34,6 +35,7 @@ from services.kpi_service.schemas import (
 from services.kpi_service.series import BUCKETS, SeriesWindow, bucket_value, series_window
 from shared.auth import Principal, RequireScope, Scope
 from shared.concurrency import IdempotencyKey, IfMatch, etag, request_fingerprint
+from shared.contracts.kpi import Aggregation, Bucket, Domain, Status
 from shared.db import SessionDep, database_from
 from shared.errors import BadRequest, FieldError, NotFound, UnprocessableContent, problem_responses
 from shared.pagination import Page, PageParams, decode_values, encode_cursor, paginate
@@ -286,16 +288,17 @@ async def get_series(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    bucket: Annotated[Literal["day", "week", "month", "quarter", "year"], Query()] = "day",
+    bucket: Annotated[Bucket, Query()] = Bucket.day,
     from_: Annotated[Rfc3339 | None, Query(alias="from", description="Default: a year before `to`.")] = None,
     to: Annotated[Rfc3339 | None, Query(description="Default: now.")] = None,
     tz: Annotated[str | None, Query(description="IANA zone of the calendar (default: the organisation's).")] = None,
 ) -> Series:
     kpi = await service.get_kpi(session, id_or_key)
     zone = _zone(tz, settings)
-    window: SeriesWindow = series_window(bucket, from_, to, zone)
+    unit: Unit = bucket.value
+    window: SeriesWindow = series_window(unit, from_, to, zone)
     rows = await repository.series(
-        await repository.driver(session), kpi.id, window.start, window.end, bucket, zone.key, BUCKETS[bucket]
+        await repository.driver(session), kpi.id, window.start, window.end, unit, zone.key, BUCKETS[unit]
     )
     return Series(
         kpi=kpi.key,

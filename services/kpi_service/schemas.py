@@ -1,63 +1,57 @@
-"""Wire models of the KPI service."""
+"""Wire models of the KPI service that only its own clients see. What other services exchange
+with it lives in :mod:`shared.contracts.kpi` (re-exported here so the service has one place to look)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from services.kpi_service.models import Aggregation, Cadence, Direction, Domain, Status, ThresholdMode
+from shared.contracts.kpi import (
+    Aggregation,
+    Bucket,
+    Cadence,
+    Direction,
+    Domain,
+    IngestResult,
+    KpiCreate,
+    KpiPublic,
+    KpiStatus,
+    KpiStatuses,
+    MeasurementBatch,
+    MeasurementPointIn,
+    Status,
+    Tag,
+    TargetJudged,
+    Thresholds,
+    Trend,
+)
 from shared.schemas import PublicModel, StrictModel
 
-KpiKey = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$", min_length=2, max_length=100),
-    Field(description="Stable machine name: lowercase slug, dot-separated (e.g. `supply.on_time_delivery`).",
-          examples=["supply.on_time_delivery"]),
-]  # fmt: skip
-Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=50)]
-
-
-class Thresholds(StrictModel):
-    """How far short of its target a KPI may fall before it turns amber, then red. The shortfall is
-    measured on the bad side of the target (below it for `increase`, above it for `decrease`, outside
-    the band for `target_range`): as a fraction of the target (`relative`) or in the KPI's unit
-    (`absolute`). "Amber below 95 % of target, red below 90 %" is `{"mode": "relative", "amber":
-    0.05, "red": 0.1}`. Without thresholds, any shortfall is red."""
-
-    mode: ThresholdMode
-    amber: float = Field(ge=0, description="Largest shortfall that is still green.")
-    red: float = Field(ge=0, description="Largest shortfall that is still amber.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.red < self.amber:
-            raise ValueError("red must be at least amber")
-        return self
-
-
-class KpiFields(StrictModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=10_000)
-    unit: str = Field(min_length=1, max_length=32, examples=["%"])
-    domain: Domain
-    direction: Direction
-    aggregation: Aggregation
-    cadence: Cadence
-    owner_org_unit_id: uuid.UUID | None = None
-    tags: list[Tag] = Field(default_factory=list, max_length=20)
-    thresholds: Thresholds | None = None
-
-    @field_validator("tags")
-    @classmethod
-    def _unique_tags(cls, tags: list[str]) -> list[str]:
-        return sorted(set(tags))
-
-
-class KpiCreate(KpiFields):
-    key: KpiKey
+__all__ = [
+    "DomainInfo",
+    "IngestResult",
+    "KpiCreate",
+    "KpiPublic",
+    "KpiStatus",
+    "KpiStatuses",
+    "KpiUpdate",
+    "MeasurementBatch",
+    "MeasurementPointIn",
+    "MeasurementPublic",
+    "Series",
+    "SeriesBucket",
+    "StatusEventPublic",
+    "TargetIn",
+    "TargetJudged",
+    "TargetPublic",
+    "Targets",
+    "TargetsPut",
+    "Thresholds",
+    "Trend",
+]
 
 
 class KpiUpdate(StrictModel):
@@ -89,25 +83,6 @@ class KpiUpdate(StrictModel):
         if value is None:
             raise ValueError("cannot be null")
         return value
-
-
-class KpiPublic(PublicModel):
-    id: uuid.UUID
-    key: str
-    name: str
-    description: str
-    unit: str
-    domain: Domain
-    direction: Direction
-    aggregation: Aggregation
-    cadence: Cadence
-    owner_org_unit_id: uuid.UUID | None
-    tags: list[str]
-    thresholds: Thresholds | None
-    version: int
-    archived_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
 
 
 class DomainInfo(BaseModel):
@@ -151,25 +126,6 @@ class Targets(BaseModel):
     targets: list[TargetPublic]
 
 
-class MeasurementPointIn(BaseModel):
-    """One measurement (documentation of the wire format; the route validates points itself)."""
-
-    kpi: str = Field(description="KPI key.", examples=["supply.on_time_delivery"])
-    ts: AwareDatetime = Field(description="RFC 3339 with an offset.", examples=["2026-11-02T08:00:00+01:00"])
-    value: float = Field(description="A finite number.", examples=[97.4])
-
-
-class MeasurementBatch(BaseModel):
-    points: list[MeasurementPointIn] = Field(description="Up to 10 000 points, across any KPIs.")
-
-
-class IngestResult(BaseModel):
-    inserted: int
-    updated: int
-    unchanged: int
-    dry_run: bool = False
-
-
 class MeasurementPublic(BaseModel):
     ts: dt.datetime
     value: float
@@ -189,44 +145,10 @@ class SeriesBucket(BaseModel):
 
 class Series(BaseModel):
     kpi: str
-    bucket: Literal["day", "week", "month", "quarter", "year"]
+    bucket: Bucket
     tz: str
     aggregation: Aggregation
     buckets: list[SeriesBucket]
-
-
-class TargetJudged(BaseModel):
-    value: float | None
-    min: float | None
-    max: float | None
-    period_start: dt.date
-    period_end: dt.date
-
-
-class Trend(BaseModel):
-    previous_period_start: dt.date
-    previous_value: float
-    absolute_change: float
-    relative_change: float | None = Field(description="null when the previous value is 0.")
-
-
-class KpiStatus(BaseModel):
-    kpi: str
-    kpi_id: uuid.UUID
-    status: Status
-    period_start: dt.date | None = Field(description="Start of the cadence period judged (local date).")
-    period_end: dt.date | None = Field(description="Its last day (local date).")
-    value: float | None
-    count: int
-    target: TargetJudged | None
-    thresholds: Thresholds | None
-    trend: Trend | None
-    last_measurement_at: dt.datetime | None
-    stale_since: dt.datetime | None = Field(description="When the KPI became stale, if it is.")
-
-
-class KpiStatuses(BaseModel):
-    items: list[KpiStatus]
 
 
 class StatusEventPublic(PublicModel):

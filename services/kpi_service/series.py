@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.kpi_service.calendar_units import Unit, local_midnight, shift, start_of
-from services.kpi_service.models import Aggregation
+from shared.contracts.kpi import Aggregation
 from shared.errors import FieldError, UnprocessableContent
 
 # PostgreSQL interval of one bucket, by date_trunc unit.

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.kpi_service import repository
 from services.kpi_service.config import KpiSettings
 from services.kpi_service.ingestion import parse_points, validate_points
-from services.kpi_service.models import Aggregation, Cadence, Direction, Kpi, KpiTarget, Status, ThresholdMode
+from services.kpi_service.models import Kpi, KpiTarget
 from services.kpi_service.schemas import (
     IngestResult,
     KpiCreate,
@@ -36,6 +36,7 @@ from services.kpi_service.status import (
     trend,
 )
 from shared.concurrency import require_if_match
+from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
 from shared.db import Database
 from shared.errors import Conflict, FieldError, NotFound, UnprocessableContent
 from shared.models import utcnow

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from services.kpi_service.calendar_units import Unit, local_midnight, shift, start_of
-from services.kpi_service.models import Aggregation, Cadence, Direction, Status, ThresholdMode
+from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
 
 STALE_AFTER_PERIODS = 3  # the period with the last data, then two whole periods without any
 UNIT: dict[Cadence, Unit] = {Cadence.daily: "day", Cadence.weekly: "week", Cadence.monthly: "month"}

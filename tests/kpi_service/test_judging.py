@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.kpi_service.models import Aggregation, Cadence, Direction, Status, ThresholdMode
 from services.kpi_service.status import (
     PeriodAggregate,
     Target,
@@ -19,6 +18,7 @@ from services.kpi_service.status import (
     stale_since,
     trend,
 )
+from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
 
 YEAR = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
 RELATIVE = ThresholdRule(ThresholdMode.relative, amber=0.05, red=0.10)

@@ -1,0 +1,146 @@
+"""A literal, person-by-person reading of DESIGN §9's HR indicators, for tests only.
+
+The service computes the indicators set-based in SQL; property tests compare it with this slow,
+obvious version on generated companies. Each function follows one sentence of §9.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    unit_id: str
+    effective: dt.date
+    created: int = 0  # creation order, to break ties between records of one day
+
+
+@dataclass(frozen=True)
+class Salary:
+    effective: dt.date
+    amount: float
+    currency: str
+    created: int = 0
+
+
+@dataclass
+class Person:
+    id: str
+    hire: dt.date
+    assignments: list[Assignment]  # the first is effective on the hire date
+    end: dt.date | None = None
+    reason: str | None = None
+    salaries: list[Salary] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Company:
+    units: Sequence[Unit]
+    people: Sequence[Person]
+
+    def subtree(self, root: str) -> set[str]:
+        found, frontier = {root}, [root]
+        while frontier:
+            parent = frontier.pop()
+            children = [u.id for u in self.units if u.parent_id == parent and u.id not in found]
+            found.update(children)
+            frontier.extend(children)
+        return found
+
+
+def latest(records: Iterable[Assignment], day: dt.date) -> Assignment | None:
+    """The latest record effective on or before ``day`` (ties: the later created)."""
+    candidates = [r for r in records if r.effective <= day]
+    return max(candidates, key=lambda r: (r.effective, r.created), default=None)
+
+
+def unit_on(person: Person, day: dt.date) -> str | None:
+    record = latest(person.assignments, day)
+    return record.unit_id if record else None
+
+
+def member_at_close(person: Person, day: dt.date, units: set[str]) -> bool:
+    employed = person.hire <= day and (person.end is None or person.end > day)
+    return employed and unit_on(person, day) in units
+
+
+def member_during(person: Person, day: dt.date, units: set[str]) -> bool:
+    employed = person.hire <= day and (person.end is None or day <= person.end)
+    return employed and unit_on(person, day) in units
+
+
+def _rate(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def salary_on(person: Person, day: dt.date) -> Salary | None:
+    candidates = [s for s in person.salaries if s.effective <= day]
+    return max(candidates, key=lambda s: (s.effective, s.created), default=None)
+
+
+def whole_quarters(a: dt.date, b: dt.date) -> bool:
+    next_day = b + DAY
+    return a.day == 1 and a.month % 3 == 1 and next_day.day == 1 and next_day.month % 3 == 1 and a <= b
+
+
+def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, Any]:
+    """Every workforce indicator of §9 for ``unit`` (its subtree) over ``[a, b]``."""
+    units = company.subtree(unit)
+    opening = {p.id for p in company.people if member_at_close(p, a - DAY, units)}
+    closing = {p.id for p in company.people if member_at_close(p, b, units)}
+    average = (len(opening) + len(closing)) / 2
+    hires = [p for p in company.people if a <= p.hire <= b and unit_on(p, p.hire) in units]
+    separations = [p for p in company.people if p.end is not None and a <= p.end <= b and unit_on(p, p.end) in units]
+    transfers_in = transfers_out = internal_moves = 0
+    for person in company.people:
+        ordered = sorted(person.assignments, key=lambda r: (r.effective, r.created))
+        for move in ordered[1:]:
+            if not a <= move.effective <= b:
+                continue
+            before = unit_on(person, move.effective - DAY)
+            transfers_in += before not in units and move.unit_id in units
+            transfers_out += before in units and move.unit_id not in units
+            internal_moves += before in units and before != move.unit_id
+    stayed = opening & closing
+    salary_changes = []
+    for person in company.people:
+        if person.id not in stayed:
+            continue
+        first, last = salary_on(person, a - DAY), salary_on(person, b)
+        if first and last and first.currency == last.currency:
+            salary_changes.append(last.amount / first.amount - 1)
+    hidden = len(salary_changes) < 5 or not whole_quarters(a, b)
+    return {
+        "headcount_start": len(opening),
+        "headcount_end": len(closing),
+        "average_headcount": average,
+        "hires": len(hires),
+        "separations": len(separations),
+        "voluntary_separations": sum(p.reason == "voluntary" for p in separations),
+        "transfers_in": transfers_in,
+        "transfers_out": transfers_out,
+        "internal_moves": internal_moves,
+        "turnover_rate": _rate(len(separations), average),
+        "voluntary_turnover_rate": _rate(sum(p.reason == "voluntary" for p in separations), average),
+        "retention_rate": _rate(len(stayed), len(opening)),
+        "internal_mobility_rate": _rate(internal_moves, average),
+        "salary_evolution": {
+            "people": len(salary_changes),
+            "mean_change": None if hidden else statistics.fmean(salary_changes),
+            "median_change": None if hidden else statistics.median(salary_changes),
+            "suppressed": hidden,
+        },
+    }

@@ -71,11 +71,12 @@ from shared.errors import (
     Problem,
 )
 from shared.health import BreakerState
-from shared.http_client import create_service_client
+from shared.http_client import create_service_client, keyed_create_retry_policy
 from shared.pagination import MAX_LIMIT, Page
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from httpx_retries import Retry
     from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 
 logger = logging.getLogger("pilotage.clients")
@@ -137,12 +138,14 @@ class ServiceClient:
         breaker: Breaker,
         *,
         unavailable_retry_after: int,
+        keyed_retry: Retry | None = None,
         act: str | None = None,
     ) -> None:
         self._http = http
         self._token_source = token_source
         self._breaker = breaker
         self._unavailable_retry_after = unavailable_retry_after
+        self._keyed_retry = keyed_retry
         self.act = act
 
     @classmethod
@@ -157,7 +160,13 @@ class ServiceClient:
         """A client of the dependency at ``base_url`` (default: its URL in ``settings``)."""
         http = create_service_client(base_url or settings.service_urls[cls.service], settings, transport=transport)
         breaker = Breaker(cls.service, settings.breaker_failures, settings.breaker_reset_seconds)
-        return cls(http, token_source, breaker, unavailable_retry_after=settings.upstream_unavailable_retry_after)
+        return cls(
+            http,
+            token_source,
+            breaker,
+            unavailable_retry_after=settings.upstream_unavailable_retry_after,
+            keyed_retry=keyed_create_retry_policy(settings),
+        )
 
     def acting_for(self, act: str | None) -> Self:
         """The same client (pool, breaker) calling on behalf of the caller whose key id is ``act``."""
@@ -166,6 +175,7 @@ class ServiceClient:
             self._token_source,
             self._breaker,
             unavailable_retry_after=self._unavailable_retry_after,
+            keyed_retry=self._keyed_retry,
             act=act,
         )
 
@@ -195,16 +205,24 @@ class ServiceClient:
         params: httpx.QueryParams | None = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
     ) -> httpx.Response:
         """One call through the breaker. Returns any answer below 500; raises the mapped
-        :class:`DependencyError` for everything else."""
+        :class:`DependencyError` for everything else. A POST with ``idempotency_key`` is retried
+        like a GET (the server answers a repeat with its first answer)."""
         circuit = await self._breaker.circuit()
         sent = {INTERNAL_TOKEN_HEADER: self._token_source(self.service, self.act), **(headers or {})}
         if content is not None:
             sent["content-type"] = "application/json"
+        extensions = None
+        if idempotency_key is not None:
+            sent["idempotency-key"] = idempotency_key
+            extensions = {"retry": self._keyed_retry} if self._keyed_retry is not None else None
         try:
             async with circuit:
-                return await self._exchange(method, path, params=params, content=content, headers=sent)
+                return await self._exchange(
+                    method, path, params=params, content=content, headers=sent, extensions=extensions
+                )
         except OpenedState:
             retry_after = max(1, math.ceil(self._breaker.retry_in()))
             raise DependencyUnavailable(
@@ -221,9 +239,12 @@ class ServiceClient:
         params: httpx.QueryParams | None,
         content: bytes | None,
         headers: Mapping[str, str],
+        extensions: dict[str, Any] | None = None,
     ) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, params=params, content=content, headers=headers)
+            response = await self._http.request(
+                method, path, params=params, content=content, headers=headers, extensions=extensions
+            )
         except (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError) as exc:
             logger.warning("%s unreachable: %s %s: %r", self.service, method, path, exc)
             raise self._unavailable(f"The {self.service} service cannot be reached; retry shortly.") from None

@@ -76,10 +76,10 @@ class KpiClient(ServiceClient):
 
     async def create_kpi(self, kpi: KpiCreate, *, idempotency_key: str | None = None) -> KpiPublic:
         """Create a KPI definition. With ``idempotency_key``, sending the same request again (after a
-        lost answer) returns the KPI created the first time instead of a 409. A taken key is
+        lost answer) returns the KPI created the first time instead of a 409, so the call is retried
+        on a connection failure or a 502/503/504 like a read. A taken key is
         :class:`~shared.errors.DependencyRejected` (409)."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
-        response = await self._send("POST", "/v1/kpis", content=json_bytes(kpi), headers=headers)
+        response = await self._send("POST", "/v1/kpis", content=json_bytes(kpi), idempotency_key=idempotency_key)
         return self._answer(response, KpiPublic)
 
 

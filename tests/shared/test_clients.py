@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.types import Receive, Scope, Send
 
 from services.kpi_service.models import Kpi
 from shared.clients import KpiClient
@@ -28,7 +29,7 @@ from shared.contracts.kpi import (
     MeasurementPointIn,
     Status,
 )
-from shared.errors import DependencyRejected, FieldError
+from shared.errors import DependencyRejected, DependencyUnavailable, FieldError
 from shared.observability import RequestIdMiddleware
 from tests.auth import TEST_SECRET, token
 from tests.servers import serve
@@ -80,6 +81,40 @@ async def test_create_kpi_with_an_idempotency_key_is_safe_to_repeat(kpi: KpiClie
         await kpi.create_kpi(kpi_create("clients.other"), idempotency_key="create-clients-idempotent")
     assert reused.value.dependency_status == 422
     assert errors_of(reused.value)[0].parameter == "Idempotency-Key"
+
+
+class FailsFirst:
+    """In front of the real KPI app: the first request is answered 503, the rest reach the app."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.calls = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.calls += 1
+            if self.calls == 1:
+                await send({"type": "http.response.start", "status": 503, "headers": [(b"retry-after", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
+
+
+async def test_create_kpi_with_an_idempotency_key_is_retried_like_a_read(kpi_app: FastAPI) -> None:
+    for key, expected_calls in (("clients.retried", 2), (None, 1)):
+        upstream = FailsFirst(kpi_app)
+        client = KpiClient.create(
+            client_settings(upstream_retries=2), WRITER, base_url="http://kpi",
+            transport=httpx.ASGITransport(app=upstream),
+        )  # fmt: skip
+        async with client:
+            if key is not None:
+                created = await client.create_kpi(kpi_create("clients.retried"), idempotency_key=key)
+                assert created.key == "clients.retried"
+            else:  # without a key a POST is never sent twice
+                with pytest.raises(DependencyUnavailable):
+                    await client.create_kpi(kpi_create("clients.not_retried"))
+        assert upstream.calls == expected_calls
 
 
 async def test_get_kpi_by_key_or_id_and_none_when_unknown(kpi: KpiClient) -> None:

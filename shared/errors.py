@@ -6,6 +6,9 @@ wrong method, malformed JSON, unhandled exceptions), into ``application/problem+
 
     raise NotFound(f"No KPI {key!r}.")
     raise UnprocessableContent("Targets overlap.", errors=[FieldError(pointer="/targets/1", ...)])
+
+A failed call to another service is a :class:`DependencyError` (503, 504 or 502, naming the service
+in ``source``); the typed clients of :mod:`shared.clients` raise them, and document when.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ class Problem(BaseModel):
     instance: str | None = None
     request_id: str | None = None
     errors: list[FieldError] | None = None
+    source: str | None = Field(
+        default=None, description="The service whose failure caused this answer (502, 503, 504), e.g. `kpi`."
+    )
 
 
 class ProblemResponse(Response):
@@ -85,6 +91,10 @@ class ProblemError(StarletteHTTPException):
     @property
     def title(self) -> str:
         return status_title(self.status)
+
+    def members(self) -> dict[str, Any]:
+        """Extension members (RFC 9457 §3.2) added to the problem body; none by default."""
+        return {}
 
 
 def status_title(status: int) -> str:
@@ -153,6 +163,68 @@ class ServiceUnavailable(ProblemError):
 class GatewayTimeout(ProblemError):
     status = 504
     slug = "gateway-timeout"
+
+
+class DependencyError(ProblemError):
+    """Another service this one called failed; the problem names it in ``source``. Raised by the
+    typed clients of :mod:`shared.clients` (which document when each subclass is raised), never
+    built by routes. Uncaught, each is its own answer: no route needs a handler for them."""
+
+    status = 502
+    slug = "bad-gateway"
+
+    def __init__(self, source: str, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail, headers=headers)
+        self.source = source
+
+    def members(self) -> dict[str, Any]:
+        return {"source": self.source}
+
+
+class DependencyUnavailable(DependencyError):
+    """The dependency cannot be reached, answered 502/503, or its circuit breaker is open: 503."""
+
+    status = 503
+    slug = "dependency-unavailable"
+
+    def __init__(self, source: str, detail: str, *, retry_after: int) -> None:
+        super().__init__(source, detail, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class DependencyTimeout(DependencyError):
+    """The dependency did not answer within the deadline (or answered 504 itself): 504."""
+
+    status = 504
+    slug = "dependency-timeout"
+
+
+class DependencyFailed(DependencyError):
+    """The dependency failed on its side (500) or answered something that is not its contract: 502."""
+
+    slug = "dependency-failed"
+
+
+class DependencyRejected(DependencyError):
+    """The dependency refused the request with a 4xx: ``dependency_status`` and its ``problem``.
+
+    A caller that can say which of its own fields caused it (an unknown KPI key) catches this and
+    answers on that field; uncaught, it is a 502 saying what the dependency said."""
+
+    slug = "dependency-rejected"
+
+    def __init__(self, source: str, dependency_status: int, problem: Problem | None) -> None:
+        said = (problem.detail or problem.title) if problem else status_title(dependency_status)
+        super().__init__(source, f"The {source} service refused the request ({dependency_status}): {said}")
+        self.dependency_status = dependency_status
+        self.problem = problem
+
+    def members(self) -> dict[str, Any]:
+        members = super().members()
+        members["dependency_status"] = self.dependency_status
+        if self.problem is not None:
+            members["dependency_problem"] = self.problem.model_dump(mode="json", exclude_none=True)
+        return members
 
 
 _SLUG_BY_STATUS = {cls.status: cls.slug for cls in ProblemError.__subclasses__()}
@@ -239,11 +311,8 @@ def _request_instance(request: Request) -> str:
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    return ProblemResponse(
-        problem_body(exc.status, exc.detail, slug=exc.slug, errors=exc.errors, instance=_request_instance(request)),
-        status_code=exc.status,
-        headers=exc.headers,
-    )
+    body = problem_body(exc.status, exc.detail, slug=exc.slug, errors=exc.errors, instance=_request_instance(request))
+    return ProblemResponse({**exc.members(), **body}, status_code=exc.status, headers=exc.headers)
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:

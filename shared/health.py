@@ -3,6 +3,10 @@
 A service registers readiness checks by name on ``app.state.readiness_checks``; each is an async
 callable that raises when its dependency is not usable. The database check is registered by
 :func:`shared.app.create_app`.
+
+A process that calls other services reports the circuit breaker of each in ``dependencies``
+(registered on ``app.state.breakers`` by :mod:`shared.clients`): detail for operators only, since a
+dependency that is down does not stop this process from serving what it can.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 logger = logging.getLogger("pilotage.health")
 
@@ -31,10 +35,26 @@ class CheckResult(BaseModel):
     detail: str | None = None
 
 
+class BreakerState(BaseModel):
+    """The circuit breaker in front of one dependency."""
+
+    state: Literal["closed", "open", "half_open"] = Field(
+        description="`open`: calls are answered 503 without reaching it; `half_open`: the next call is a probe."
+    )
+    failures: int = Field(description="Consecutive failures counted while closed.")
+    retry_in: float | None = Field(description="Seconds until an open breaker lets a probe through.")
+
+
+BreakerReport = Callable[[], BreakerState]
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     service: str
     checks: dict[str, CheckResult]
+    dependencies: dict[str, BreakerState] = Field(
+        default_factory=dict, description="Circuit breaker of each service this one calls; does not affect `status`."
+    )
 
 
 async def _run_check(check: ReadinessCheck) -> CheckResult:
@@ -73,6 +93,12 @@ def health_router(service: str) -> APIRouter:
         if not ready:
             response.status_code = 503
             response.headers["Retry-After"] = "2"
-        return Readiness(status="ready" if ready else "not_ready", service=service, checks=results)
+        breakers: dict[str, BreakerReport] = getattr(request.app.state, "breakers", {})
+        return Readiness(
+            status="ready" if ready else "not_ready",
+            service=service,
+            checks=results,
+            dependencies={name: report() for name, report in breakers.items()},
+        )
 
     return router

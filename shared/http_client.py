@@ -2,7 +2,8 @@
 
 :func:`create_service_client` returns an ``httpx.AsyncClient`` with explicit connect/read/pool
 timeouts, an overall deadline per request (retries included), and retries with jittered exponential
-backoff (honouring ``Retry-After``) for idempotent methods only, and only on connection failures and
+backoff (honouring ``Retry-After``) for idempotent methods only (and a POST that carries an
+``Idempotency-Key``, with :func:`keyed_create_retry_policy`), and only on connection failures and
 502/503/504. The caller's request id travels downstream::
 
     async with create_service_client("http://127.0.0.1:8002", settings) as kpi:
@@ -62,6 +63,13 @@ def retry_policy(retries: int, backoff: float, max_wait: float) -> Retry:
         max_backoff_wait=max_wait,
         total_timeout=max_wait,
     )
+
+
+def keyed_create_retry_policy(settings: Settings) -> Retry:
+    """Retries for a POST carrying an ``Idempotency-Key``: the server answers a repeat with its first
+    answer, so sending it again is as safe as a GET. Pass it per request as the ``retry`` extension."""
+    policy = retry_policy(settings.upstream_retries, settings.upstream_retry_backoff, settings.upstream_deadline)
+    return policy.copy_with(allowed_methods=IDEMPOTENT_METHODS | {"POST"})
 
 
 async def _add_request_id(request: httpx.Request) -> None:

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     upstream_retries: int = Field(default=2, ge=0)
     upstream_retry_backoff: PositiveFloat = 0.1
     upstream_unavailable_retry_after: PositiveInt = 5
+    breaker_failures: PositiveInt = Field(
+        default=5, description="Consecutive failures (unreachable, timeout, 5xx) that open a dependency's breaker."
+    )
+    breaker_reset_seconds: PositiveFloat = Field(
+        default=30.0, description="How long an open breaker answers 503 at once before it lets a probe call through."
+    )
 
     internal_token_secret: SecretStr | None = Field(
         default=None, description="HS256 key signing gateway → service tokens; generated in development."

@@ -7,11 +7,22 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from shared.app import create_app
-from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator, internal_token_scheme
+from shared.auth import (
+    INTERNAL_TOKEN_HEADER,
+    Principal,
+    TokenSigner,
+    TokenVerifier,
+    internal_token_authenticator,
+    internal_token_scheme,
+)
 from shared.settings import Settings
-from tests.auth import TEST_SECRET, token
+from tests.auth import TEST_SECRET
 
-HEADERS = {INTERNAL_TOKEN_HEADER: token("probe")}  # a valid token; probe routes ask for no scope
+# A valid token for the whole session (made at import: a minute's lifetime would expire mid-suite);
+# probe routes ask for no scope.
+HEADERS = {
+    INTERNAL_TOKEN_HEADER: TokenSigner(TEST_SECRET, 24 * 3600).token_for(Principal("testkey01", frozenset()), "probe")
+}
 
 
 def probe_app(routers: Sequence[APIRouter], settings: Settings | None = None) -> FastAPI:

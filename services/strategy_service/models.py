@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Numeric, String, Text
 from sqlmodel import Field, SQLModel
 
 from services.strategy_service.config import SCHEMA
+from shared.contracts.strategy import Level as Level
+from shared.contracts.strategy import ObjectiveStatus
 from shared.models import created_at_field, id_field, updated_at_field
-
-
-class Level(StrEnum):
-    company = "company"
-    department = "department"
-    team = "team"
-
-
-class ObjectiveStatus(StrEnum):
-    draft = "draft"
-    active = "active"
-    completed = "completed"
-    cancelled = "cancelled"
 
 
 class Objective(SQLModel, table=True):

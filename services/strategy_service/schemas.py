@@ -1,24 +1,7 @@
-"""Wire models of the strategy service."""
+"""Wire models of the strategy service; those other services read are in :mod:`shared.contracts.strategy`."""
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
+from shared.contracts.strategy import ObjectivePublic
 
-from services.strategy_service.models import Level, ObjectiveStatus
-from shared.schemas import PublicModel
-
-
-class ObjectivePublic(PublicModel):
-    id: uuid.UUID
-    title: str
-    description: str
-    level: Level
-    parent_id: uuid.UUID | None
-    owner_org_unit_id: uuid.UUID | None
-    period_start: dt.date
-    period_end: dt.date
-    status: ObjectiveStatus
-    weight: float
-    created_at: dt.datetime
-    updated_at: dt.datetime
+__all__ = ["ObjectivePublic"]

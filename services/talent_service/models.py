@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
 from services.talent_service.config import SCHEMA
+from shared.contracts.talent import OrgUnitKind as OrgUnitKind
 from shared.models import created_at_field, id_field, updated_at_field
-
-
-class OrgUnitKind(StrEnum):
-    company = "company"
-    department = "department"
-    team = "team"
 
 
 class OrgUnit(SQLModel, table=True):

@@ -1,18 +1,7 @@
-"""Wire models of the talent service."""
+"""Wire models of the talent service; those other services read are in :mod:`shared.contracts.talent`."""
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
+from shared.contracts.talent import OrgUnitPublic
 
-from services.talent_service.models import OrgUnitKind
-from shared.schemas import PublicModel
-
-
-class OrgUnitPublic(PublicModel):
-    id: uuid.UUID
-    name: str
-    kind: OrgUnitKind
-    parent_id: uuid.UUID | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+__all__ = ["OrgUnitPublic"]

@@ -1,0 +1,92 @@
+"""Client of the KPI service: statuses, ingestion and KPI definitions, speaking :mod:`shared.contracts.kpi`.
+
+::
+
+    async with KpiClient.create(settings, token_source) as kpi:
+        statuses = await kpi.statuses(["supply.on_time_delivery", "hr.turnover_rate.sales"])
+        counts = await kpi.ingest([MeasurementPointIn(kpi="hr.headcount.sales", ts=month_start, value=42)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Annotated, TypeVar
+from urllib.parse import quote
+
+import httpx
+from fastapi import Depends, Request
+
+from shared.auth import CurrentPrincipal
+from shared.clients.base import ServiceClient, json_bytes
+from shared.contracts.kpi import IngestResult, KpiCreate, KpiPublic, KpiStatus, KpiStatuses, MeasurementPointIn
+
+STATUSES_PER_CALL = 500
+"""The most keys ``GET /v1/kpi-statuses`` takes at once."""
+POINTS_PER_CALL = 10_000
+"""The most points ``POST /v1/measurements`` takes at once (the KPI service's default batch limit)."""
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class KpiClient(ServiceClient):
+    service = "kpi"
+
+    async def statuses(self, keys: Iterable[str]) -> list[KpiStatus]:
+        """Status of each KPI (key or id), in the order asked, one call per 500 distinct keys.
+
+        An unknown key is :class:`~shared.errors.DependencyRejected` (404), its ``problem.errors``
+        naming each unknown key."""
+        # One chunk after the other: each is a few milliseconds, more than 500 keys is rare, and the
+        # KPI service sees at most one of our calls at a time.
+        statuses: list[KpiStatus] = []
+        for part in chunks(list(dict.fromkeys(keys)), STATUSES_PER_CALL):
+            statuses.extend(await self._statuses(part))
+        return statuses
+
+    async def _statuses(self, keys: Sequence[str]) -> list[KpiStatus]:
+        response = await self._send("GET", "/v1/kpi-statuses", params=httpx.QueryParams([("kpi", key) for key in keys]))
+        return self._answer(response, KpiStatuses).items
+
+    async def ingest(self, points: Sequence[MeasurementPointIn], *, dry_run: bool = False) -> IngestResult:
+        """Write measurements (or, ``dry_run``, only validate and count them), one call per 10 000
+        points. Each call is all-or-nothing and writing the same ``(kpi, ts)`` again only replaces
+        its value, so after a failure the whole list can be sent again."""
+        total = IngestResult(inserted=0, updated=0, unchanged=0, dry_run=dry_run)
+        for part in chunks(points, POINTS_PER_CALL):
+            body = json_bytes({"points": [{"kpi": p.kpi, "ts": p.ts, "value": p.value} for p in part]})
+            params = httpx.QueryParams({"dry_run": "true"}) if dry_run else None
+            counts = self._answer(
+                await self._send("POST", "/v1/measurements", params=params, content=body), IngestResult
+            )
+            total.inserted += counts.inserted
+            total.updated += counts.updated
+            total.unchanged += counts.unchanged
+        return total
+
+    async def get_kpi(self, id_or_key: str) -> KpiPublic | None:
+        """The KPI definition, or ``None`` when there is no such KPI."""
+        response = await self._send("GET", f"/v1/kpis/{quote(id_or_key, safe='')}")
+        if response.status_code == 404:
+            return None
+        return self._answer(response, KpiPublic)
+
+    async def create_kpi(self, kpi: KpiCreate, *, idempotency_key: str | None = None) -> KpiPublic:
+        """Create a KPI definition. With ``idempotency_key``, sending the same request again (after a
+        lost answer) returns the KPI created the first time instead of a 409, so the call is retried
+        on a connection failure or a 502/503/504 like a read. A taken key is
+        :class:`~shared.errors.DependencyRejected` (409)."""
+        response = await self._send("POST", "/v1/kpis", content=json_bytes(kpi), idempotency_key=idempotency_key)
+        return self._answer(response, KpiPublic)
+
+
+async def _kpi_client(request: Request, principal: CurrentPrincipal) -> KpiClient:
+    client: KpiClient = request.app.state.kpi_client
+    return client.acting_for(principal.key_id)
+
+
+KpiClientDep = Annotated[KpiClient, Depends(_kpi_client)]
+"""The process's :class:`KpiClient`, acting for the caller of the request being served."""

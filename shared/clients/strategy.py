@@ -1,0 +1,53 @@
+"""Client of the strategy service, speaking :mod:`shared.contracts.strategy`.
+
+::
+
+    objectives = await strategy.objectives(level=Level.company)
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shared.auth import CurrentPrincipal
+from shared.clients.base import ServiceClient
+from shared.contracts.strategy import Level, ObjectivePublic
+from shared.pagination import Page
+
+
+class StrategyClient(ServiceClient):
+    service = "strategy"
+
+    async def objectives_page(
+        self,
+        *,
+        level: Level | None = None,
+        parent_id: uuid.UUID | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[ObjectivePublic]:
+        """One page of ``GET /v1/objectives``."""
+        params = _filters(level, parent_id) | {"limit": str(limit) if limit else None, "cursor": cursor}
+        return await self._page("/v1/objectives", params, Page[ObjectivePublic])
+
+    async def objectives(
+        self, *, level: Level | None = None, parent_id: uuid.UUID | None = None
+    ) -> list[ObjectivePublic]:
+        """Every objective matching the filters, in the service's order (pages of 500)."""
+        return await self._every_page("/v1/objectives", _filters(level, parent_id), Page[ObjectivePublic])
+
+
+def _filters(level: Level | None, parent_id: uuid.UUID | None) -> dict[str, str | None]:
+    return {"level": level.value if level else None, "parent_id": str(parent_id) if parent_id else None}
+
+
+async def _strategy_client(request: Request, principal: CurrentPrincipal) -> StrategyClient:
+    client: StrategyClient = request.app.state.strategy_client
+    return client.acting_for(principal.key_id)
+
+
+StrategyClientDep = Annotated[StrategyClient, Depends(_strategy_client)]
+"""The process's :class:`StrategyClient`, acting for the caller of the request being served."""

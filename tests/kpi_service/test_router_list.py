@@ -8,6 +8,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kpi_service.models import Kpi
+from shared.contracts.kpi import Aggregation, Cadence, Direction, Domain
 from tests.database import insert_rows
 
 
@@ -18,10 +19,10 @@ async def _add_kpis(connection: AsyncConnection, count: int, **overrides: object
             key=f"ops.kpi_{i:03d}",
             name=f"KPI {i}",
             unit="%",
-            domain=str(overrides.get("domain", "operations")),
-            direction="increase",
-            aggregation="avg",
-            cadence="daily",
+            domain=Domain(str(overrides.get("domain", "operations"))),
+            direction=Direction.increase,
+            aggregation=Aggregation.avg,
+            cadence=Cadence.daily,
             # Ties on created_at are broken by id, so pages stay stable.
             created_at=base + dt.timedelta(minutes=i // 2),
         )

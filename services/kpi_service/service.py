@@ -149,7 +149,7 @@ async def update_kpi(
     cadence_changed = "cadence" in changes and changes["cadence"] != kpi.cadence
     if "direction" in changes and changes["direction"] != kpi.direction:
         current = [TargetIn.model_validate(t, from_attributes=True) for t in await repository.targets(session, kpi.id)]
-        if _check_targets(changes["direction"], current):
+        if check_targets(changes["direction"], current):
             raise UnprocessableContent(
                 "The KPI's targets do not fit the new direction: clear them first (PUT /targets with an "
                 "empty list), change the direction, then set targets of the new shape.",
@@ -190,7 +190,9 @@ async def delete_kpi(session: AsyncSession, id_or_key: str, if_match: str | None
     return None
 
 
-def _check_targets(direction: Direction, targets: Sequence[TargetIn]) -> list[FieldError]:
+def check_targets(direction: Direction, targets: Sequence[TargetIn]) -> list[FieldError]:
+    """Every reason ``targets`` cannot belong to a KPI of ``direction``: the wrong shape (a value or
+    a band), or a period overlapping one that starts earlier."""
     errors: list[FieldError] = []
     for index, target in enumerate(targets):
         if direction is Direction.target_range:
@@ -242,7 +244,7 @@ async def put_targets(
     kpi = await get_kpi(session, id_or_key, for_update=True)
     if if_match is not None:
         require_if_match(if_match, kpi.version)
-    errors = _check_targets(kpi.direction, targets)
+    errors = check_targets(kpi.direction, targets)
     if errors:
         raise UnprocessableContent("The targets are not valid; nothing was changed.", errors=errors)
     rows = [KpiTarget(kpi_id=kpi.id, **t.model_dump()) for t in targets]

@@ -76,6 +76,15 @@ async def fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Re
         await connection.close()
 
 
+async def execute(database_url: str, statement: str, *args: object) -> None:
+    """``statement`` on a connection of its own, committed."""
+    connection = await asyncpg.connect(plain_url(database_url))
+    try:
+        await connection.execute(statement, *args)
+    finally:
+        await connection.close()
+
+
 @contextlib.asynccontextmanager
 async def committed_kpi(
     database_url: str, *, aggregation: Aggregation = Aggregation.last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -11,7 +12,16 @@ import pytest
 from services.kpi_service import service
 from services.kpi_service.main import app
 from tests.kpi_service.conftest import UseSettings
-from tests.kpi_service.helpers import ago, create_kpi, events_of, push_ok, set_targets
+from tests.kpi_service.helpers import (
+    ago,
+    committed_kpi,
+    create_kpi,
+    events_of,
+    execute,
+    fetch,
+    push_ok,
+    set_targets,
+)
 
 ALWAYS = {"period_start": "2000-01-01", "period_end": "2099-12-31"}
 
@@ -264,3 +274,42 @@ async def test_kpis_are_addressed_by_hyphenated_id_or_by_key(kpi_client: httpx.A
     mixed = await kpi_client.get("/v1/kpi-statuses", params={"kpi": [other["id"], hexy["key"]]})
     assert mixed.status_code == 200, mixed.text
     assert [s["kpi"] for s in mixed.json()["items"]] == [other["key"], hexy["key"]]
+
+
+async def test_status_reads_racing_definition_and_target_changes_do_not_deadlock(
+    committed_client: httpx.AsyncClient, database_url: str, kpi_settings: UseSettings
+) -> None:
+    """Real concurrent transactions on a KPI the clock has just made stale: reads (which write
+    nothing) and changes (which record the status) all answer."""
+    async with committed_kpi(database_url) as (_, key):
+        kpi_settings(stale_grace_hours=1000)
+        await push_ok(committed_client, (key, ago(days=5), 1.0))
+        kpi_settings()
+        path = f"/v1/kpis/{key}"
+
+        async def change(i: int) -> httpx.Response:
+            if i % 2:
+                return await committed_client.patch(path, json={"name": f"Name {i}"}, headers={"if-match": "*"})
+            return await committed_client.put(f"{path}/targets", json={"targets": [{**ALWAYS, "value": i}]})
+
+        async def read(i: int) -> httpx.Response:
+            if i % 2:
+                return await committed_client.get(f"{path}/status")
+            return await committed_client.get("/v1/kpi-statuses", params={"kpi": [key, key]})
+
+        for _ in range(10):  # each round starts with the staleness unrecorded
+            await execute(
+                database_url,
+                "DELETE FROM kpi.status_states WHERE kpi_id = (SELECT id FROM kpi.kpis WHERE key = $1)",
+                key,
+            )
+            calls = [change(i) if i % 4 == 0 else read(i) for i in range(12)]
+            responses = await asyncio.wait_for(asyncio.gather(*calls), 30)
+            assert [r.status_code for r in responses] == [200] * 12, [r.text for r in responses if r.status_code != 200]
+        events = await fetch(
+            database_url,
+            "SELECT e.to_status, e.cause FROM kpi.status_events e JOIN kpi.kpis k ON k.id = e.kpi_id WHERE k.key = $1",
+            key,
+        )
+        assert ("stale", "definition") in {(e["to_status"], e["cause"]) for e in events}
+        assert [e for e in events if e["cause"] == "time"] == []

@@ -1,12 +1,19 @@
-"""Status rules, without a database: shortfall, thresholds for each direction, periods, staleness."""
+"""Status rules: shortfall, thresholds for each direction, periods and staleness (pure functions),
+and the sweep that records what the clock made stale (on real, concurrent transactions)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.kpi_service import repository
+from services.kpi_service.config import KpiSettings
+from services.kpi_service.main import app
+from services.kpi_service.repository import STALE_SWEEP_LOCK
+from services.kpi_service.service import ingest, sweep_stale
 from services.kpi_service.status import (
     PeriodAggregate,
     Target,
@@ -18,7 +25,12 @@ from services.kpi_service.status import (
     stale_since,
     trend,
 )
+from shared.auth import TokenVerifier, internal_token_authenticator
 from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
+from shared.db import Database
+from tests.auth import TEST_SECRET
+from tests.kpi_service.conftest import UseSettings
+from tests.kpi_service.helpers import ago, committed_kpi, fetch
 
 YEAR = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
 RELATIVE = ThresholdRule(ThresholdMode.relative, amber=0.05, red=0.10)
@@ -124,3 +136,72 @@ def test_trend_only_against_the_period_just_before() -> None:
 def test_aggregations(aggregation: Aggregation, expected: float) -> None:
     period = PeriodAggregate(dt.date(2026, 3, 1), 3, 12.0, 1.0, 8.0, 3.0, dt.datetime(2026, 3, 2, tzinfo=dt.UTC))
     assert period.value(aggregation) == expected
+
+
+async def _make_stale_unrecorded(database: Database, key: str) -> None:
+    """Data five days old, ingested while the grace made it fresh: stale now, not recorded so."""
+    body = f'{{"points": [{{"kpi": "{key}", "ts": "{ago(days=5)}", "value": 1}}]}}'.encode()
+    async with database.session() as session:
+        await ingest(session, body, recorded_by="t", dry_run=False, settings=KpiSettings(stale_grace_hours=1000))
+
+
+async def _time_events(database_url: str, key: str) -> list[tuple[str, str]]:
+    rows = await fetch(
+        database_url,
+        "SELECT e.from_status, e.to_status FROM kpi.status_events e JOIN kpi.kpis k ON k.id = e.kpi_id "
+        "WHERE k.key = $1 AND e.cause = 'time'",
+        key,
+    )
+    return [(r["from_status"], r["to_status"]) for r in rows]
+
+
+async def test_racing_sweeps_record_a_stale_kpi_once(database_url: str) -> None:
+    """Real concurrent sweeps (as from several processes): one sweeps, the others skip or find
+    nothing left, and the change is recorded once."""
+    async with committed_kpi(database_url) as (database, key):
+        await _make_stale_unrecorded(database, key)
+        settings = KpiSettings()
+        results = await asyncio.wait_for(asyncio.gather(*(sweep_stale(database, settings) for _ in range(4))), 30)
+        assert sorted(r or 0 for r in results) == [0, 0, 0, 1], results  # one recorded; the others skipped
+        assert await sweep_stale(database, settings) == 0
+        assert await _time_events(database_url, key) == [("no_target", "stale")]
+
+
+async def test_a_sweep_skips_while_another_holds_the_lock(database_url: str) -> None:
+    async with committed_kpi(database_url) as (database, key):
+        await _make_stale_unrecorded(database, key)
+        async with database.session() as other:
+            await (await repository.driver(other)).execute("SELECT pg_advisory_xact_lock($1, $2)", *STALE_SWEEP_LOCK)
+            assert await sweep_stale(database, KpiSettings()) is None
+            assert await _time_events(database_url, key) == []
+        assert await sweep_stale(database, KpiSettings()) == 1
+        assert await _time_events(database_url, key) == [("no_target", "stale")]
+
+
+async def test_a_fresh_kpi_is_not_swept(database_url: str) -> None:
+    async with committed_kpi(database_url) as (database, key):
+        await _make_stale_unrecorded(database, key)
+        assert await sweep_stale(database, KpiSettings(stale_grace_hours=1000)) == 0
+        assert await _time_events(database_url, key) == []
+
+
+async def test_the_running_service_sweeps_by_itself(database_url: str, kpi_settings: UseSettings) -> None:
+    """The app's lifespan runs the sweep every ``stale_sweep_seconds``, and stops it at shutdown."""
+    async with committed_kpi(database_url) as (database, key):
+        await _make_stale_unrecorded(database, key)
+        kpi_settings(stale_sweep_seconds=0.05)
+        app.state.database = database
+        app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="kpi"))
+        try:
+            async with app.router.lifespan_context(app):
+                for _ in range(100):
+                    if await _time_events(database_url, key):
+                        break
+                    await asyncio.sleep(0.05)
+                tasks = {t.get_name() for t in asyncio.all_tasks()}
+                assert "stale-sweep" in tasks
+            assert "stale-sweep" not in {t.get_name() for t in asyncio.all_tasks() if not t.done()}
+        finally:
+            del app.state.database
+            del app.state.authenticator
+        assert await _time_events(database_url, key) == [("no_target", "stale")]

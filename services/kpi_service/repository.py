@@ -424,6 +424,7 @@ LEFT JOIN kpi.status_states s ON s.kpi_id = k.id
 WHERE {sql_stale_since("p.period_start", "k.cadence", "$1::text", "$2::interval")} <= now()
   AND s.status IS DISTINCT FROM 'stale'
 ORDER BY k.id
+FOR KEY SHARE OF k SKIP LOCKED
 """
 
 
@@ -433,7 +434,10 @@ async def try_stale_sweep_lock(connection: asyncpg.Connection) -> bool:
 
 
 async def newly_stale(connection: asyncpg.Connection, zone: str, grace: dt.timedelta) -> list[uuid.UUID]:
-    """KPIs the clock made stale since their status was last recorded."""
+    """KPIs the clock made stale since their status was last recorded, key-share-locked until the
+    transaction ends. A KPI being changed right now is skipped, not waited for: its change records
+    its status itself (and the next sweep sees it), and the sweep never holds a status lock while
+    waiting for a row a writer holds (the writer takes them in the other order)."""
     return [row["id"] for row in await connection.fetch(_NEWLY_STALE, zone, grace)]
 
 

@@ -205,3 +205,17 @@ async def test_the_running_service_sweeps_by_itself(database_url: str, kpi_setti
             del app.state.database
             del app.state.authenticator
         assert await _time_events(database_url, key) == [("no_target", "stale")]
+
+
+async def test_a_sweep_skips_a_kpi_being_changed_instead_of_deadlocking_with_it(database_url: str) -> None:
+    """A change holds the KPI's row, then takes its status lock; a sweep must not hold that status lock
+    while waiting for the row."""
+    async with committed_kpi(database_url) as (database, key):
+        await _make_stale_unrecorded(database, key)
+        async with database.session() as change:
+            kpi = await repository.get_kpi(change, key, for_update=True)
+            assert kpi is not None
+            assert await asyncio.wait_for(sweep_stale(database, KpiSettings()), 5) == 0
+            await repository.lock_statuses(await repository.driver(change), [kpi.id])
+        assert await sweep_stale(database, KpiSettings()) == 1
+        assert await _time_events(database_url, key) == [("no_target", "stale")]

@@ -8,8 +8,10 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kpi_service import repository
+from services.kpi_service.calendar_units import sql_cadence_unit
 from services.kpi_service.config import KpiSettings
 from services.kpi_service.main import app
 from services.kpi_service.repository import STALE_SWEEP_LOCK
@@ -22,6 +24,7 @@ from services.kpi_service.status import (
     judge,
     period_last_day,
     period_start,
+    sql_stale_since,
     stale_since,
     trend,
 )
@@ -219,3 +222,20 @@ async def test_a_sweep_skips_a_kpi_being_changed_instead_of_deadlocking_with_it(
             await repository.lock_statuses(await repository.driver(change), [kpi.id])
         assert await sweep_stale(database, KpiSettings()) == 1
         assert await _time_events(database_url, key) == [("no_target", "stale")]
+
+
+@pytest.mark.parametrize("cadence", list(Cadence))
+async def test_the_sql_twins_agree_with_the_python_rules(connection: AsyncConnection, cadence: Cadence) -> None:
+    """The staleness instant and the period of a day, computed by PostgreSQL from the generated SQL,
+    equal the Python definitions (DST and month ends included)."""
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    stale = f"SELECT {sql_stale_since('$1::date', '$2::text', '$3::text', '$4::interval')}"
+    period = f"SELECT date_trunc({sql_cadence_unit('$2::text')}, $1::date::timestamp)::date"
+    grace = dt.timedelta(hours=5)
+    for zone in ("UTC", "Europe/Paris", "America/St_Johns", "Pacific/Chatham"):
+        for day in (dt.date(2026, 1, 31), dt.date(2026, 3, 27), dt.date(2026, 10, 24), dt.date(2028, 2, 29)):
+            start = period_start(day, cadence)
+            assert await raw.fetchval(period, day, cadence.value) == start
+            expected = stale_since(start, cadence, ZoneInfo(zone), grace)
+            assert await raw.fetchval(stale, start, cadence.value, zone, grace) == expected, (zone, day)

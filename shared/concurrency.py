@@ -22,14 +22,6 @@ IfMatch = Annotated[
     str | None,
     Header(description="The `ETag` of the version you changed; required, 412 when it is not current any more."),
 ]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        min_length=1,
-        max_length=200,
-        description="Send the same key to retry a create safely: the first response is replayed.",
-    ),
-]
 
 
 def etag(version: int) -> str:

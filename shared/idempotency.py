@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
@@ -35,13 +35,21 @@ from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.auth import CurrentPrincipal
-from shared.concurrency import IdempotencyKey
 from shared.errors import FieldError, UnprocessableContent
 from shared.models import created_at_field
 
 M = TypeVar("M", bound=BaseModel)
 
 IDEMPOTENCY_LOCK_CLASS = 8302  # first key of the advisory locks on an idempotency key
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        description="Send the same key to retry a create safely: the first response is replayed.",
+    ),
+]
 
 
 class IdempotencyRecordBase(SQLModel):

@@ -74,7 +74,7 @@ DEFAULT_SIZES = (10_000, 1_000_000, 10_000_000)
 QUICK_SIZES = (10_000, 100_000, 1_000_000)
 
 # The rollups of the new points, exactly as ingestion keeps them: every 15-minute bucket of the new
-# ranges recomputed from the raw points (as tests/kpi_service/test_rollups_property.py does).
+# ranges recomputed from the raw points (as tests/kpi_service/test_router_rollups_property.py does).
 _FILL_POINTS = """
 INSERT INTO kpi.measurements (kpi_id, ts, value, recorded_at, recorded_by)
 SELECT g.kpi_id, g.first_ts + i * g.step, round((100 + 10 * random())::numeric, 3)::float8, now(), 'bench'

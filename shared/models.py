@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, func
+from sqlalchemy import CheckConstraint, Column, DateTime, Dialect, String, TypeDecorator, func
 from sqlmodel import Field, SQLModel
 
 
@@ -38,6 +39,35 @@ def updated_at_field() -> Any:
 
 def timestamp_column(*, nullable: bool, primary_key: bool = False) -> Column[Any]:
     return Column(DateTime(timezone=True), nullable=nullable, primary_key=primary_key)
+
+
+class StrEnumString(TypeDecorator[StrEnum]):
+    """A ``StrEnum`` stored as a plain VARCHAR (its value): the attribute reads back as the enum, the
+    database sees only text, guarded by :func:`one_of`'s CHECK where the table wants one."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: StrEnum | str | None, dialect: Dialect) -> str | None:  # noqa: ARG002
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:  # noqa: ARG002
+        return None if value is None else self.enum(value)
+
+
+def enum_field(enum: type[StrEnum], length: int, *, nullable: bool = False, default: Any = ...) -> Any:
+    """A table column typed as ``enum``, stored as ``VARCHAR(length)``."""
+    return Field(default=default, sa_type=StrEnumString(enum, length), nullable=nullable)
+
+
+def one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    """The CHECK that keeps ``column`` to the values of ``enum`` (named ``<column>_valid``)."""
+    values = ", ".join(f"'{v.value}'" for v in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
 
 
 # Deterministic constraint names, so migrations can address them and autogenerate finds no drift.

@@ -2,14 +2,20 @@
 
 Every service reads the same base settings; a service's ``config.py`` adds its own. Variable names
 are the field names upper-cased with the ``PILOTAGE_`` prefix, except ``DATABASE_URL``.
+
+Routes take the settings the app was built with through :data:`SettingsDep`, typed as their
+service's own class (each ``config.py`` names it, e.g. ``KpiSettingsDep = SettingsDep[KpiSettings]``)::
+
+    async def ingest(settings: KpiSettingsDep, ...) -> IngestResult: ...
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, TypeVar
 
+from fastapi import Depends, Request
 from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -86,3 +92,16 @@ class Settings(BaseSettings):
             "kpi": self.kpi_url or f"http://{self.host}:{self.kpi_port}",
             "talent": self.talent_url or f"http://{self.host}:{self.talent_port}",
         }
+
+
+S = TypeVar("S", bound=Settings)
+
+
+async def app_settings(request: Request) -> Settings:  # async: a plain def would run in a thread
+    """The settings the app was built with (``app.state.settings``, where tests swap them)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[S, Depends(app_settings)]
+"""The app's settings, as the service's own settings class: ``SettingsDep[KpiSettings]``."""

@@ -13,17 +13,25 @@ from tests.routes import api_routes
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("gateway", "kpi_service", "strategy_service", "talent_service")
+# The domain services follow one template (the gateway is a composition layer: views over clients).
+TEMPLATED = ("kpi_service", "strategy_service", "talent_service")
+TEMPLATE_FILES = ("main.py", "config.py", "models.py", "schemas.py", "repository.py", "service.py", "router.py")
+
+
+def _file_imports(path: Path) -> set[str]:
+    """Modules ``path`` imports, ``from package import module`` counted as ``package.module`` too."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
 
 
 def _imports(package: Path) -> set[tuple[Path, str]]:
-    found: set[tuple[Path, str]] = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                found.update((path, alias.name) for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add((path, node.module))
-    return found
+    return {(path, module) for path in package.rglob("*.py") for module in _file_imports(path)}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -44,6 +52,56 @@ def test_shared_never_imports_services_or_the_cli() -> None:
         if module.split(".")[0] in ("services", "pilotage", "migrations")
     ]
     assert offending == []
+
+
+@pytest.mark.parametrize("service", TEMPLATED)
+def test_every_service_has_the_template_files(service: str) -> None:
+    present = {p.name for p in (ROOT / "services" / service).glob("*.py")}
+    assert set(TEMPLATE_FILES) - present == set()
+
+
+def _router_files(service: str) -> list[Path]:
+    """``router.py``, and the routers of sub-domains (``<sub>/router.py``) of a split service."""
+    return sorted((ROOT / "services" / service).rglob("router.py"))
+
+
+@pytest.mark.parametrize("service", TEMPLATED)
+def test_routers_speak_http_only(service: str) -> None:
+    """A router calls its service: it never imports a repository nor builds queries."""
+    offending = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in _router_files(service)
+        for module in _file_imports(path)
+        if module.split(".")[0] in ("sqlalchemy", "sqlmodel", "asyncpg")
+        or module.endswith(".repository")
+        or module.startswith("shared.pagination.paginate")
+    ]
+    assert _router_files(service), f"{service} has no router"
+    assert offending == []
+
+
+def test_the_router_check_sees_what_it_forbids(tmp_path: Path) -> None:
+    router = tmp_path / "router.py"
+    router.write_text("from services.kpi_service import repository\nfrom sqlmodel import col\nimport sqlalchemy.orm\n")
+    assert {"services.kpi_service.repository", "sqlmodel", "sqlalchemy.orm"} <= _file_imports(router)
+
+
+@pytest.mark.parametrize("service", TEMPLATED)
+def test_every_route_calls_its_service(service: str) -> None:
+    """Each route function of a router refers to ``service`` (HTTP in, the service's answer out)."""
+    for path in _router_files(service):
+        tree = ast.parse(path.read_text(), str(path))
+        routes = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef)
+            and any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in
+                    ("get", "post", "put", "patch", "delete") for d in node.decorator_list)
+        ]  # fmt: skip
+        assert routes, f"{path} has no routes"
+        for route in routes:
+            names = {n.id for n in ast.walk(route) if isinstance(n, ast.Name)}
+            assert "service" in names, f"{path.relative_to(ROOT)}: {route.name} does not call the service"
 
 
 def _apps() -> dict[str, FastAPI]:

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from services.gateway.models import ApiKey, AuditEvent
+from shared.sql import LIKE_ESCAPE, like_literal
 
 _keys = ApiKey.__table__  # type: ignore[attr-defined]
 _audit = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -84,8 +85,7 @@ def audit_query(
     if method is not None:
         statement = statement.where(col(AuditEvent.method) == method.upper())
     if path_prefix is not None:
-        escaped = path_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        statement = statement.where(col(AuditEvent.path).like(escaped + "%", escape="\\"))
+        statement = statement.where(col(AuditEvent.path).like(like_literal(path_prefix) + "%", escape=LIKE_ESCAPE))
     if status is not None:
         statement = statement.where(col(AuditEvent.status) == status)
     if since is not None:

@@ -1,6 +1,8 @@
 """Local calendar arithmetic shared by status periods and series buckets: the start of the day,
-ISO week, month, quarter or year holding a date, the next ones, and when a local day begins.
-(The SQL twins are ``date_trunc(unit, ts AT TIME ZONE zone)`` in ``repository``.)"""
+ISO week, month, quarter or year holding a date, the next ones, and when a local day begins — and
+the one mapping from a KPI's cadence to its calendar unit. The SQL twins (``date_trunc(unit, ts AT
+TIME ZONE zone)`` and the unit's interval) are generated here from the same tables, for
+``repository``."""
 
 from __future__ import annotations
 
@@ -8,8 +10,13 @@ import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from shared.contracts.kpi import Cadence
+
 Unit = Literal["day", "week", "month", "quarter", "year"]
 _MONTHS: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
+# PostgreSQL interval of one unit (``date_trunc`` knows the units by the same names).
+STEP: dict[Unit, str] = {"day": "1 day", "week": "7 days", "month": "1 month", "quarter": "3 months", "year": "1 year"}
+CADENCE_UNIT: dict[Cadence, Unit] = {Cadence.daily: "day", Cadence.weekly: "week", Cadence.monthly: "month"}
 
 
 def start_of(day: dt.date, unit: Unit) -> dt.date:
@@ -37,3 +44,15 @@ def shift(start: dt.date, unit: Unit, count: int) -> dt.date:
 def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     """The instant a local day begins (PostgreSQL's ``day::timestamp AT TIME ZONE zone``)."""
     return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+
+
+def sql_cadence_unit(column: str) -> str:
+    """SQL: the ``date_trunc`` unit of the cadence held by ``column``."""
+    cases = " ".join(f"WHEN '{cadence.value}' THEN '{unit}'" for cadence, unit in CADENCE_UNIT.items())
+    return f"CASE {column} {cases} END"
+
+
+def sql_cadence_step(column: str) -> str:
+    """SQL: the interval of one period of the cadence held by ``column``."""
+    cases = " ".join(f"WHEN '{cadence.value}' THEN interval '{STEP[unit]}'" for cadence, unit in CADENCE_UNIT.items())
+    return f"CASE {column} {cases} END"

@@ -3,9 +3,9 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
-from shared.settings import Settings
+from shared.settings import Settings, SettingsDep
 
 SERVICE = "kpi"
 SCHEMA = "kpi"
@@ -18,6 +18,9 @@ class KpiSettings(Settings):
     max_batch_points: PositiveInt = 10_000
     future_tolerance_seconds: int = Field(default=600, ge=0)
     stale_grace_hours: float = Field(default=0.0, ge=0)
+    stale_sweep_seconds: PositiveFloat = Field(
+        default=60.0, description="How often the service records the KPIs that the clock made stale."
+    )
 
     @field_validator("org_timezone")
     @classmethod
@@ -36,3 +39,6 @@ class KpiSettings(Settings):
 @lru_cache
 def get_settings() -> KpiSettings:
     return KpiSettings()
+
+
+KpiSettingsDep = SettingsDep[KpiSettings]

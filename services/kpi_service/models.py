@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import StrEnum
 
 from sqlalchemy import (
     ARRAY,
@@ -21,27 +20,29 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from services.kpi_service.config import SCHEMA
-from shared.contracts.kpi import Aggregation, Cadence, Direction, Domain, ThresholdMode
-from shared.models import created_at_field, id_field, timestamp_column, updated_at_field
-
-
-def _one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:
-    values = ", ".join(f"'{v.value}'" for v in enum)
-    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
+from shared.contracts.kpi import Aggregation, Cadence, Direction, Domain, Status, ThresholdMode
+from shared.idempotency import idempotency_record_table
+from shared.models import (
+    created_at_field,
+    enum_field,
+    id_field,
+    one_of,
+    timestamp_column,
+    updated_at_field,
+)
 
 
 class Kpi(SQLModel, table=True):
     __tablename__ = "kpis"
     __table_args__ = (
-        _one_of("domain", Domain),
-        _one_of("direction", Direction),
-        _one_of("aggregation", Aggregation),
-        _one_of("cadence", Cadence),
-        _one_of("threshold_mode", ThresholdMode),
+        one_of("domain", Domain),
+        one_of("direction", Direction),
+        one_of("aggregation", Aggregation),
+        one_of("cadence", Cadence),
+        one_of("threshold_mode", ThresholdMode),
         CheckConstraint("(threshold_mode IS NULL) = (threshold_amber IS NULL)", name="thresholds_complete"),
         CheckConstraint("(threshold_mode IS NULL) = (threshold_red IS NULL)", name="thresholds_complete_red"),
         CheckConstraint("threshold_amber >= 0 AND threshold_red >= threshold_amber", name="thresholds_ordered"),
@@ -53,14 +54,14 @@ class Kpi(SQLModel, table=True):
     name: str = Field(sa_type=String(200), nullable=False)
     description: str = Field(default="", sa_type=Text, nullable=False)
     unit: str = Field(sa_type=String(32), nullable=False)
-    domain: str = Field(sa_type=String(32), nullable=False)
-    direction: str = Field(sa_type=String(16), nullable=False)
-    aggregation: str = Field(sa_type=String(8), nullable=False)
-    cadence: str = Field(sa_type=String(8), nullable=False)
+    domain: Domain = enum_field(Domain, 32)
+    direction: Direction = enum_field(Direction, 16)
+    aggregation: Aggregation = enum_field(Aggregation, 8)
+    cadence: Cadence = enum_field(Cadence, 8)
     owner_org_unit_id: uuid.UUID | None = Field(default=None, index=True)
     tags: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(Text), nullable=False, server_default="{}"))
     # Tolerated shortfall against the target before amber / red (see service.judge).
-    threshold_mode: str | None = Field(default=None, sa_type=String(8))
+    threshold_mode: ThresholdMode | None = enum_field(ThresholdMode, 8, nullable=True, default=None)
     threshold_amber: float | None = Field(default=None, sa_type=Double)
     threshold_red: float | None = Field(default=None, sa_type=Double)
     version: int = Field(default=1, sa_type=Integer, nullable=False, sa_column_kwargs={"server_default": "1"})
@@ -162,7 +163,7 @@ class StatusState(SQLModel, table=True):
     __table_args__ = {"schema": SCHEMA}
 
     kpi_id: uuid.UUID = Field(sa_column=_kpi_fk())
-    status: str = Field(sa_type=String(16), nullable=False)
+    status: Status = enum_field(Status, 16)
     changed_at: dt.datetime = Field(sa_column=timestamp_column(nullable=False))
 
 
@@ -177,26 +178,14 @@ class StatusEvent(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     kpi_id: uuid.UUID = Field(sa_column=Column(ForeignKey(f"{SCHEMA}.kpis.id", ondelete="CASCADE"), nullable=False))
     occurred_at: dt.datetime = Field(sa_column=timestamp_column(nullable=False))
-    from_status: str | None = Field(default=None, sa_type=String(16))
-    to_status: str = Field(sa_type=String(16), nullable=False)
+    from_status: Status | None = enum_field(Status, 16, nullable=True, default=None)
+    to_status: Status = enum_field(Status, 16)
     value: float | None = Field(default=None, sa_type=Double)
     period_start: dt.date | None = Field(default=None, sa_type=Date)
     cause: str = Field(sa_type=String(16), nullable=False)
 
 
-class IdempotencyRecord(SQLModel, table=True):
-    """The response to a creating POST, replayed when the same caller retries with the same key."""
-
-    __tablename__ = "idempotency_records"
-    __table_args__ = {"schema": SCHEMA}
-
-    principal: str = Field(sa_type=String(16), primary_key=True)
-    key: str = Field(sa_type=String(200), primary_key=True)
-    request_hash: str = Field(sa_type=String(64), nullable=False)
-    status_code: int = Field(sa_type=Integer, nullable=False)
-    response: dict[str, object] = Field(sa_column=Column(JSONB, nullable=False))
-    headers: dict[str, str] = Field(sa_column=Column(JSONB, nullable=False))
-    created_at: dt.datetime = created_at_field()
+IdempotencyRecord = idempotency_record_table(SCHEMA)
 
 
 class ServiceState(SQLModel, table=True):

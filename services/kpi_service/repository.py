@@ -1,5 +1,6 @@
-"""Every SQL query of the KPI service. Definitions go through the ORM; the hot paths (ingestion,
-status, series) are hand-written SQL run on the session's asyncpg connection."""
+"""Every SQL statement of the KPI service. Definitions go through the ORM; the hot paths (ingestion,
+status, series) are hand-written SQL run on an asyncpg connection (the session's, or a bare pooled
+one for status reads). Calendar units and the staleness rule come from their Python definitions."""
 
 from __future__ import annotations
 
@@ -16,21 +17,19 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from services.kpi_service.calendar_units import STEP, Unit, sql_cadence_step, sql_cadence_unit
 from services.kpi_service.models import (
-    IdempotencyRecord,
     Kpi,
     KpiTarget,
     Measurement,
     ServiceState,
     StatusEvent,
 )
+from services.kpi_service.status import sql_stale_since
 from shared.contracts.kpi import Domain, Status
+from shared.pagination import Page, PageRequest, paginate
+from shared.sql import LIKE_ESCAPE, like_literal
 
-# PostgreSQL's date_trunc unit for each cadence, and the length of one period.
-PERIOD_UNIT = "CASE {c} WHEN 'daily' THEN 'day' WHEN 'weekly' THEN 'week' ELSE 'month' END"
-PERIOD_STEP = (
-    "CASE {c} WHEN 'daily' THEN interval '1 day' WHEN 'weekly' THEN interval '7 days' ELSE interval '1 month' END"
-)
 BUCKET_15M = "date_bin('15 minutes', {ts}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 
 
@@ -83,44 +82,54 @@ LEFT JOIN LATERAL (
 ) p ON true
 WHERE CASE
     WHEN p.period_start IS NULL THEN 'no_data'
-    WHEN ((p.period_start + 3 * {PERIOD_STEP.format(c="k.cadence")}) AT TIME ZONE :zone) + :grace <= now() THEN 'stale'
+    WHEN {sql_stale_since("p.period_start", "k.cadence", ":zone", ":grace")} <= now() THEN 'stale'
     ELSE coalesce(s.status, 'no_data')
 END = :status
 """
 
 
-def ids_with_status(status: Status, zone: str, grace: dt.timedelta) -> Any:
+def _ids_with_status(status: Status, zone: str, grace: dt.timedelta) -> Any:
     """The ids of KPIs whose status is ``status`` now (the recorded one, unless time made it stale)."""
     query = text(_EFFECTIVE_STATUS).bindparams(status=status.value, zone=zone, grace=grace).columns(id=Uuid)
     return select(query.subquery().c.id)
 
 
-def kpis_query(
-    *,
-    domain: Domain | None,
-    owner: uuid.UUID | None,
-    tag: str | None,
-    text_query: str | None,
-    archived: bool | None,
-    status_ids: Any,
-) -> SelectOfScalar[Kpi]:
+@dataclass(frozen=True, slots=True)
+class KpiFilters:
+    domain: Domain | None = None
+    owner: uuid.UUID | None = None
+    tag: str | None = None
+    text_query: str | None = None
+    archived: bool | None = None
+    status: Status | None = None
+
+
+def kpis_query(filters: KpiFilters, *, zone: str, grace: dt.timedelta) -> SelectOfScalar[Kpi]:
     statement = select(Kpi)
-    if domain is not None:
-        statement = statement.where(col(Kpi.domain) == domain.value)
-    if owner is not None:
-        statement = statement.where(col(Kpi.owner_org_unit_id) == owner)
-    if tag is not None:
-        statement = statement.where(literal(tag) == any_(col(Kpi.tags)))
-    if text_query:
-        pattern = "%" + text_query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if filters.domain is not None:
+        statement = statement.where(col(Kpi.domain) == filters.domain)
+    if filters.owner is not None:
+        statement = statement.where(col(Kpi.owner_org_unit_id) == filters.owner)
+    if filters.tag is not None:
+        statement = statement.where(literal(filters.tag) == any_(col(Kpi.tags)))
+    if filters.text_query:
+        pattern = "%" + like_literal(filters.text_query) + "%"
         statement = statement.where(
-            or_(col(Kpi.name).ilike(pattern, escape="\\"), col(Kpi.key).ilike(pattern, escape="\\"))
+            or_(col(Kpi.name).ilike(pattern, escape=LIKE_ESCAPE), col(Kpi.key).ilike(pattern, escape=LIKE_ESCAPE))
         )
-    if archived is not None:
-        statement = statement.where(col(Kpi.archived_at).is_not(None) if archived else col(Kpi.archived_at).is_(None))
-    if status_ids is not None:
-        statement = statement.where(col(Kpi.id).in_(status_ids))
+    if filters.archived is not None:
+        archived_at = col(Kpi.archived_at)
+        statement = statement.where(archived_at.is_not(None) if filters.archived else archived_at.is_(None))
+    if filters.status is not None:
+        statement = statement.where(col(Kpi.id).in_(_ids_with_status(filters.status, zone, grace)))
     return statement
+
+
+async def kpis_page(
+    session: AsyncSession, filters: KpiFilters, page: PageRequest, *, zone: str, grace: dt.timedelta
+) -> Page[Kpi]:
+    statement = kpis_query(filters, zone=zone, grace=grace)
+    return await paginate(session, statement, (col(Kpi.created_at), col(Kpi.id)), page, lambda kpi: kpi)
 
 
 async def has_measurements(session: AsyncSession, kpi_id: uuid.UUID) -> bool:
@@ -144,18 +153,6 @@ async def targets(session: AsyncSession, kpi_id: uuid.UUID) -> list[KpiTarget]:
 async def replace_targets(session: AsyncSession, kpi_id: uuid.UUID, rows: Sequence[KpiTarget]) -> None:
     await session.exec(delete(KpiTarget).where(col(KpiTarget.kpi_id) == kpi_id))
     session.add_all(rows)
-    await session.flush()
-
-
-# ---------------------------------------------------------------- idempotency
-
-
-async def idempotency_record(session: AsyncSession, principal: str, key: str) -> IdempotencyRecord | None:
-    return await session.get(IdempotencyRecord, (principal, key))
-
-
-async def save_idempotency_record(session: AsyncSession, record: IdempotencyRecord) -> None:
-    session.add(record)
     await session.flush()
 
 
@@ -196,7 +193,7 @@ upserted AS (
 fresh AS (
     SELECT u.kpi_id, u.ts, u.value,
            {BUCKET_15M.format(ts="u.ts")} AS bucket_start,
-           date_trunc({PERIOD_UNIT.format(c="k.cadence")}, u.ts AT TIME ZONE $6)::date AS period_start
+           date_trunc({sql_cadence_unit("k.cadence")}, u.ts AT TIME ZONE $6)::date AS period_start
     FROM upserted u JOIN kpi.kpis k ON k.id = u.kpi_id
     WHERE u.inserted
 ),
@@ -247,10 +244,10 @@ ON CONFLICT (kpi_id, bucket_start) DO UPDATE SET {_OVERWRITE}
 """  # noqa: E501
 
 _TOUCHED_PERIODS = f"""
-    SELECT DISTINCT t.kpi_id, date_trunc({PERIOD_UNIT.format(c="k.cadence")}, t.ts AT TIME ZONE $3)::date AS period_start,
+    SELECT DISTINCT t.kpi_id, date_trunc({sql_cadence_unit("k.cadence")}, t.ts AT TIME ZONE $3)::date AS period_start,
            k.cadence
     FROM unnest($1::uuid[], $2::timestamptz[]) AS t(kpi_id, ts) JOIN kpi.kpis k ON k.id = t.kpi_id
-"""  # noqa: E501
+"""
 _LOCK_PERIOD = f"""
 SELECT 1 FROM kpi.rollups_period r JOIN ({_TOUCHED_PERIODS}) t USING (kpi_id, period_start)
 ORDER BY r.kpi_id, r.period_start FOR UPDATE OF r
@@ -264,7 +261,7 @@ INSERT INTO kpi.rollups_period AS r
 def _period_from_15m(periods: str, zone: str) -> str:
     """A period's aggregates from the 15-minute ones inside its local bounds (exact: every zone's
     midnight falls on a quarter hour). ``periods`` yields (kpi_id, period_start, cadence)."""
-    step = PERIOD_STEP.format(c="t.cadence")
+    step = sql_cadence_step("t.cadence")
     return f"""
 SELECT t.kpi_id, t.period_start, sum(r.count), sum(r.sum), min(r.min), max(r.max),
        min(r.first_ts), (array_agg(r.first_value ORDER BY r.first_ts))[1],
@@ -284,7 +281,7 @@ _RECOMPUTE_PERIOD = (
 )
 _ALL_PERIODS = f"""
     SELECT DISTINCT b.kpi_id,
-           date_trunc({PERIOD_UNIT.format(c="k.cadence")}, b.bucket_start AT TIME ZONE $2)::date AS period_start,
+           date_trunc({sql_cadence_unit("k.cadence")}, b.bucket_start AT TIME ZONE $2)::date AS period_start,
            k.cadence
     FROM kpi.rollups_15m b JOIN kpi.kpis k ON k.id = b.kpi_id
     WHERE $1::uuid[] IS NULL OR b.kpi_id = ANY($1::uuid[])
@@ -342,6 +339,11 @@ async def existing_values(
     return {(r["kpi_id"], r["ts"]): r["value"] for r in rows}
 
 
+async def lock_period_rollups(connection: asyncpg.Connection) -> None:
+    """Keep every writer of period rollups out until the transaction ends (a time-zone rebuild)."""
+    await connection.execute("LOCK TABLE kpi.rollups_period IN EXCLUSIVE MODE")
+
+
 async def rebuild_period_rollups(
     connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID] | None, zone: str
 ) -> None:
@@ -381,16 +383,16 @@ _STATUS_BY_KEY = _STATUS.format(kind="text", column="key")
 
 
 async def status_rows(connection: asyncpg.Connection, refs: Sequence[uuid.UUID | str]) -> list[asyncpg.Record]:
-    """For each KPI (in the order given, by id or key): up to two rows, its latest two periods with
-    data, each with the target covering it. One query, whatever the number of KPIs; unknown ones are
-    absent."""
+    """For each KPI (in the order first given, by id or key, each KPI once however it was named): up
+    to two rows, its latest two periods with data, each with the target covering it. One query for
+    keys or ids alone, two when they are mixed; unknown ones are absent."""
     ids = [ref if isinstance(ref, uuid.UUID) else as_kpi_id(ref) for ref in refs]
     if not any(ids):
-        return list(await connection.fetch(_STATUS_BY_KEY, [str(r) for r in refs]))
+        return list(await connection.fetch(_STATUS_BY_KEY, list(dict.fromkeys(str(r) for r in refs))))
     if not all(ids):  # ids and keys mixed: turn the keys into ids (one query), keep the order asked
         by_key = await ids_for_keys(connection, [str(r) for r, i in zip(refs, ids, strict=True) if i is None])
         ids = [i or by_key.get(str(r)) for r, i in zip(refs, ids, strict=True)]
-    return list(await connection.fetch(_STATUS_BY_ID, [i for i in ids if i]))
+    return list(await connection.fetch(_STATUS_BY_ID, list(dict.fromkeys(i for i in ids if i))))
 
 
 async def ids_for_keys(connection: asyncpg.Connection, keys: Sequence[str]) -> dict[str, uuid.UUID]:
@@ -409,6 +411,34 @@ async def lock_statuses(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.U
         list(set(kpi_ids)),
         STATUS_LOCK_CLASS,
     )
+
+
+STALE_SWEEP_LOCK = (8303, 0)  # the advisory lock one stale sweep at a time holds
+
+_NEWLY_STALE = f"""
+SELECT k.id FROM kpi.kpis k
+JOIN LATERAL (
+    SELECT r.period_start FROM kpi.rollups_period r WHERE r.kpi_id = k.id ORDER BY r.period_start DESC LIMIT 1
+) p ON true
+LEFT JOIN kpi.status_states s ON s.kpi_id = k.id
+WHERE {sql_stale_since("p.period_start", "k.cadence", "$1::text", "$2::interval")} <= now()
+  AND s.status IS DISTINCT FROM 'stale'
+ORDER BY k.id
+FOR KEY SHARE OF k SKIP LOCKED
+"""
+
+
+async def try_stale_sweep_lock(connection: asyncpg.Connection) -> bool:
+    """Whether this transaction may sweep: only one process sweeps at a time, the others skip."""
+    return bool(await connection.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", *STALE_SWEEP_LOCK))
+
+
+async def newly_stale(connection: asyncpg.Connection, zone: str, grace: dt.timedelta) -> list[uuid.UUID]:
+    """KPIs the clock made stale since their status was last recorded, key-share-locked until the
+    transaction ends. A KPI being changed right now is skipped, not waited for: its change records
+    its status itself (and the next sweep sees it), and the sweep never holds a status lock while
+    waiting for a row a writer holds (the writer takes them in the other order)."""
+    return [row["id"] for row in await connection.fetch(_NEWLY_STALE, zone, grace)]
 
 
 async def record_status_changes(
@@ -471,15 +501,10 @@ ORDER BY local_start
 
 
 async def series(
-    connection: asyncpg.Connection,
-    kpi_id: uuid.UUID,
-    start: dt.datetime,
-    end: dt.datetime,
-    unit: str,
-    zone: str,
-    step: str,
+    connection: asyncpg.Connection, kpi_id: uuid.UUID, start: dt.datetime, end: dt.datetime, unit: Unit, zone: str
 ) -> list[asyncpg.Record]:
-    return list(await connection.fetch(_SERIES, kpi_id, start, end, unit, zone, step))
+    """One row per local bucket of ``unit`` with data in ``[start, end)``, from the 15-minute rollups."""
+    return list(await connection.fetch(_SERIES, kpi_id, start, end, unit, zone, STEP[unit]))
 
 
 async def measurements_page(
@@ -521,13 +546,16 @@ async def measurements_page(
     )  # fmt: skip
 
 
-def events_query(*, since: dt.datetime | None, kpi_ids: Sequence[uuid.UUID] | None) -> SelectOfScalar[StatusEvent]:
+async def events_page(
+    session: AsyncSession, page: PageRequest, *, since: dt.datetime | None, kpi_ids: Sequence[uuid.UUID] | None
+) -> Page[StatusEvent]:
     statement = select(StatusEvent)
     if since is not None:
         statement = statement.where(col(StatusEvent.occurred_at) >= since)
     if kpi_ids is not None:
         statement = statement.where(col(StatusEvent.kpi_id).in_(kpi_ids))
-    return statement
+    order = (col(StatusEvent.occurred_at), col(StatusEvent.id))
+    return await paginate(session, statement, order, page, lambda event: event)
 
 
 async def keys_of(session: AsyncSession, kpi_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:

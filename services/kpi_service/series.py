@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.kpi_service.calendar_units import Unit, local_midnight, shift, start_of
-from shared.contracts.kpi import Aggregation
 from shared.errors import FieldError, UnprocessableContent
 
-# PostgreSQL interval of one bucket, by date_trunc unit.
-BUCKETS = {"day": "1 day", "week": "7 days", "month": "1 month", "quarter": "3 months", "year": "1 year"}
 _APPROX_DAYS = {"day": 1, "week": 7, "month": 28, "quarter": 90, "year": 365}
 MAX_BUCKETS = 5000
 
@@ -53,16 +49,3 @@ def series_window(
             "The window reaches beyond the dates this API handles.",
             errors=[FieldError(location="query", parameter="to", message="Out of range.", code="out_of_range")],
         ) from None
-
-
-def bucket_value(aggregation: str, row: Any) -> float:
-    kind = Aggregation(aggregation)
-    if kind is Aggregation.sum:
-        return float(row["sum"])
-    if kind is Aggregation.avg:
-        return float(row["sum"]) / int(row["count"])
-    if kind is Aggregation.min:
-        return float(row["min"])
-    if kind is Aggregation.max:
-        return float(row["max"])
-    return float(row["last_value"])

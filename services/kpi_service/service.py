@@ -1,60 +1,83 @@
-"""The KPI service's rules: definitions, targets, ingestion, status and its changes."""
+"""The KPI service's rules: definitions, targets, ingestion, status and its changes, series. Every
+route calls one function here; every SQL statement they need is in ``repository``."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kpi_service import repository
+from services.kpi_service.calendar_units import Unit
 from services.kpi_service.config import KpiSettings
 from services.kpi_service.ingestion import parse_points, validate_points
-from services.kpi_service.models import Kpi, KpiTarget
+from services.kpi_service.models import IdempotencyRecord, Kpi, KpiTarget
+from services.kpi_service.repository import KpiFilters
 from services.kpi_service.schemas import (
+    DomainInfo,
     IngestResult,
     KpiCreate,
     KpiPublic,
     KpiStatus,
+    KpiStatuses,
     KpiUpdate,
+    MeasurementPublic,
+    Series,
+    SeriesBucket,
+    StatusEventPublic,
     TargetIn,
     TargetJudged,
+    TargetPublic,
+    Targets,
     Thresholds,
     Trend,
 )
+from services.kpi_service.series import series_window
 from services.kpi_service.status import (
     PeriodAggregate,
     Target,
     ThresholdRule,
+    aggregate,
     judge,
     period_last_day,
     stale_since,
     trend,
 )
-from shared.concurrency import require_if_match
-from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
+from shared.concurrency import etag, require_if_match
+from shared.contracts.kpi import Aggregation, Bucket, Cadence, Direction, Domain, Status, ThresholdMode
 from shared.db import Database
-from shared.errors import Conflict, FieldError, NotFound, UnprocessableContent
+from shared.errors import BadRequest, Conflict, FieldError, NotFound, UnprocessableContent
+from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
+from shared.pagination import Page, PageRequest, decode_values, encode_cursor
+
+logger = logging.getLogger("pilotage.kpi")
 
 DEADLOCK_RETRIES = 3
+MAX_STATUSES = 500
+
+
+def kpi_domains() -> list[DomainInfo]:
+    return [DomainInfo(key=d, label=d.value.replace("_", " ").capitalize()) for d in Domain]
 
 
 def kpi_public(kpi: Kpi) -> KpiPublic:
     thresholds = None
     if kpi.threshold_mode is not None and kpi.threshold_amber is not None and kpi.threshold_red is not None:
-        thresholds = Thresholds(
-            mode=ThresholdMode(kpi.threshold_mode), amber=kpi.threshold_amber, red=kpi.threshold_red
-        )
+        thresholds = Thresholds(mode=kpi.threshold_mode, amber=kpi.threshold_amber, red=kpi.threshold_red)
     return KpiPublic.model_validate({**kpi.model_dump(), "thresholds": thresholds})
 
 
 def _set_thresholds(kpi: Kpi, thresholds: Thresholds | None) -> None:
-    kpi.threshold_mode = thresholds.mode.value if thresholds else None
+    kpi.threshold_mode = thresholds.mode if thresholds else None
     kpi.threshold_amber = thresholds.amber if thresholds else None
     kpi.threshold_red = thresholds.red if thresholds else None
 
@@ -66,27 +89,56 @@ async def get_kpi(session: AsyncSession, id_or_key: str, *, for_update: bool = F
     return kpi
 
 
-async def create_kpi(session: AsyncSession, body: KpiCreate) -> Kpi:
-    if await repository.key_exists(session, body.key):
-        raise Conflict(
-            f"A KPI with key {body.key!r} already exists.",
-            errors=[FieldError(pointer="/key", message="Already taken.", code="duplicate")],
-        )
-    kpi = Kpi(**body.model_dump(exclude={"thresholds"}, mode="json"))
-    kpi.owner_org_unit_id = body.owner_org_unit_id
-    _set_thresholds(kpi, body.thresholds)
-    session.add(kpi)
-    await session.flush()
-    await session.refresh(kpi)
-    return kpi
+async def read_kpi(session: AsyncSession, id_or_key: str) -> KpiPublic:
+    return kpi_public(await get_kpi(session, id_or_key))
+
+
+async def list_kpis(
+    session: AsyncSession,
+    page: PageRequest,
+    settings: KpiSettings,
+    *,
+    domain: Domain | None = None,
+    owner: uuid.UUID | None = None,
+    tag: str | None = None,
+    text_query: str | None = None,
+    archived: bool | None = None,
+    status: Status | None = None,
+) -> Page[KpiPublic]:
+    """KPIs matching every filter given; ``status`` is the status now (time may have made it stale)."""
+    filters = KpiFilters(domain, owner, tag, text_query, archived, status)
+    grace = dt.timedelta(hours=settings.stale_grace_hours)
+    rows = await repository.kpis_page(session, filters, page, zone=settings.org_timezone, grace=grace)
+    return Page[KpiPublic](items=[kpi_public(k) for k in rows.items], next_cursor=rows.next_cursor)
+
+
+async def create_kpi(session: AsyncSession, body: KpiCreate, idempotency: IdempotentRequest) -> Answer[KpiPublic]:
+    """Create a KPI (201, with its ``Location`` and ``ETag``); a retry with the same
+    ``Idempotency-Key`` gets the first answer again."""
+
+    async def create() -> Answer[KpiPublic]:
+        if await repository.key_exists(session, body.key):
+            raise Conflict(
+                f"A KPI with key {body.key!r} already exists.",
+                errors=[FieldError(pointer="/key", message="Already taken.", code="duplicate")],
+            )
+        kpi = Kpi(**body.model_dump(exclude={"thresholds"}))
+        _set_thresholds(kpi, body.thresholds)
+        session.add(kpi)
+        await session.flush()
+        await session.refresh(kpi)
+        headers = {"Location": f"/v1/kpis/{kpi.key}", "ETag": etag(kpi.version)}
+        return Answer(kpi_public(kpi), status_code=201, headers=headers)
+
+    return await run_once(session, IdempotencyRecord, KpiPublic, idempotency, create)
 
 
 async def update_kpi(
     session: AsyncSession, id_or_key: str, body: KpiUpdate, if_match: str | None, settings: KpiSettings
-) -> Kpi:
+) -> KpiPublic:
     kpi = await get_kpi(session, id_or_key, for_update=True)
     require_if_match(if_match, kpi.version)
-    changes = body.model_dump(exclude_unset=True, mode="json")
+    changes = body.model_dump(exclude_unset=True)
     archived = changes.pop("archived", None)
     if "thresholds" in changes:
         _set_thresholds(kpi, body.thresholds)
@@ -97,7 +149,7 @@ async def update_kpi(
     cadence_changed = "cadence" in changes and changes["cadence"] != kpi.cadence
     if "direction" in changes and changes["direction"] != kpi.direction:
         current = [TargetIn.model_validate(t, from_attributes=True) for t in await repository.targets(session, kpi.id)]
-        if _check_targets(Direction(changes["direction"]), current):
+        if check_targets(changes["direction"], current):
             raise UnprocessableContent(
                 "The KPI's targets do not fit the new direction: clear them first (PUT /targets with an "
                 "empty list), change the direction, then set targets of the new shape.",
@@ -118,10 +170,10 @@ async def update_kpi(
         await repository.rebuild_period_rollups(connection, [kpi.id], settings.org_timezone)
     await record_status_changes(connection, [kpi.id], "definition", settings)
     await session.refresh(kpi)
-    return kpi
+    return kpi_public(kpi)
 
 
-async def delete_kpi(session: AsyncSession, id_or_key: str, if_match: str | None) -> Kpi | None:
+async def delete_kpi(session: AsyncSession, id_or_key: str, if_match: str | None) -> KpiPublic | None:
     """Archive a KPI that has measurements (they are never destroyed by the API); delete one that has
     none. Returns the archived KPI, or None when deleted."""
     kpi = await get_kpi(session, id_or_key, for_update=True)
@@ -133,12 +185,14 @@ async def delete_kpi(session: AsyncSession, id_or_key: str, if_match: str | None
             session.add(kpi)
             await session.flush()
             await session.refresh(kpi)
-        return kpi
+        return kpi_public(kpi)
     await repository.delete_kpi(session, kpi)
     return None
 
 
-def _check_targets(direction: Direction, targets: Sequence[TargetIn]) -> list[FieldError]:
+def check_targets(direction: Direction, targets: Sequence[TargetIn]) -> list[FieldError]:
+    """Every reason ``targets`` cannot belong to a KPI of ``direction``: the wrong shape (a value or
+    a band), or a period overlapping one that starts earlier."""
     errors: list[FieldError] = []
     for index, target in enumerate(targets):
         if direction is Direction.target_range:
@@ -174,12 +228,23 @@ def _check_targets(direction: Direction, targets: Sequence[TargetIn]) -> list[Fi
     return errors
 
 
+def _targets(kpi: Kpi, rows: Sequence[KpiTarget]) -> Targets:
+    return Targets(kpi=kpi.key, targets=[TargetPublic.model_validate(r) for r in rows])
+
+
+async def read_targets(session: AsyncSession, id_or_key: str) -> Targets:
+    kpi = await get_kpi(session, id_or_key)
+    return _targets(kpi, await repository.targets(session, kpi.id))
+
+
 async def put_targets(
-    session: AsyncSession, kpi: Kpi, targets: Sequence[TargetIn], if_match: str | None, settings: KpiSettings
-) -> list[KpiTarget]:
+    session: AsyncSession, id_or_key: str, targets: Sequence[TargetIn], if_match: str | None, settings: KpiSettings
+) -> Targets:
+    """Replace the KPI's targets as a whole (``If-Match`` optional here: 412 only when stale)."""
+    kpi = await get_kpi(session, id_or_key, for_update=True)
     if if_match is not None:
         require_if_match(if_match, kpi.version)
-    errors = _check_targets(Direction(kpi.direction), targets)
+    errors = check_targets(kpi.direction, targets)
     if errors:
         raise UnprocessableContent("The targets are not valid; nothing was changed.", errors=errors)
     rows = [KpiTarget(kpi_id=kpi.id, **t.model_dump()) for t in targets]
@@ -188,7 +253,7 @@ async def put_targets(
     session.add(kpi)
     await session.flush()
     await record_status_changes(await repository.driver(session), [kpi.id], "definition", settings)
-    return await repository.targets(session, kpi.id)
+    return _targets(kpi, await repository.targets(session, kpi.id))
 
 
 # ---------------------------------------------------------------- ingestion
@@ -361,26 +426,163 @@ async def record_status_changes(
     Under the KPIs' status locks, so that concurrent writers record in turn, each from fresh data."""
     if not kpi_ids:
         return
+    kpi_ids = list(dict.fromkeys(kpi_ids))
     await repository.lock_statuses(connection, kpi_ids)
     evaluated = await compute_statuses(connection, kpi_ids, settings)
     await repository.record_status_changes(connection, [c for e in evaluated if (c := e.change)], cause)
 
 
-async def read_statuses(
-    connection: asyncpg.Connection, refs: Sequence[uuid.UUID | str], settings: KpiSettings
-) -> list[KpiStatus]:
-    """Statuses for reading. A KPI found stale that was not yet recorded so is recorded now (cause
-    ``time``): staleness happens by the clock, and is noticed by whoever looks first. It is checked
-    again under the KPI's lock, so a reader racing a fresh ingestion records nothing false."""
-    evaluated = await compute_statuses(connection, refs, settings)
-    newly_stale = [e.kpi_id for e in evaluated if e.status is Status.stale and e.change]
-    if newly_stale:
-        async with connection.transaction():
-            await repository.lock_statuses(connection, newly_stale)
-            rechecked = await compute_statuses(connection, newly_stale, settings)
-            stale = [c for e in rechecked if e.status is Status.stale and (c := e.change)]
-            await repository.record_status_changes(connection, stale, "time")
-    return [e.public() for e in evaluated]
+async def read_status(connection: asyncpg.Connection, id_or_key: str, settings: KpiSettings) -> KpiStatus:
+    """The KPI's status now. Reads only compute: what the clock changes is recorded by the sweep."""
+    evaluated = await compute_statuses(connection, [id_or_key], settings)
+    if not evaluated:
+        raise NotFound(f"No KPI {id_or_key!r}.")
+    return evaluated[0].public()
+
+
+async def read_statuses(connection: asyncpg.Connection, refs: Sequence[str], settings: KpiSettings) -> KpiStatuses:
+    """The statuses of many KPIs, named by key or id, each once, in the order first asked."""
+    asked = list(dict.fromkeys(refs))
+    if len(asked) > MAX_STATUSES:
+        raise UnprocessableContent(
+            f"At most {MAX_STATUSES} KPIs per call.",
+            errors=[FieldError(location="query", parameter="kpi", message="Too many.", code="too_many")],
+        )
+    evaluated = await compute_statuses(connection, asked, settings)
+    found = {e.key for e in evaluated} | {str(e.kpi_id) for e in evaluated}
+    unknown = [k for k in asked if k not in found and k.lower() not in found]
+    if unknown:
+        raise NotFound(
+            f"No KPI with key {', '.join(map(repr, unknown[:10]))}.",
+            errors=[
+                FieldError(location="query", parameter="kpi", message=f"Unknown KPI {k!r}.", code="unknown_kpi")
+                for k in unknown
+            ],
+        )
+    return KpiStatuses(items=[e.public() for e in evaluated])
+
+
+async def sweep_stale(database: Database, settings: KpiSettings) -> int | None:
+    """Record (cause ``time``) every KPI the clock made stale since its status was last recorded.
+    One process sweeps at a time (the others skip: None); each KPI is checked again under its status
+    lock, so a sweep racing a fresh ingestion records nothing false. Returns the events recorded."""
+    async with database.session() as session:
+        connection = await repository.driver(session)
+        if not await repository.try_stale_sweep_lock(connection):
+            return None
+        grace = dt.timedelta(hours=settings.stale_grace_hours)
+        candidates = await repository.newly_stale(connection, settings.org_timezone, grace)
+        if not candidates:
+            return 0
+        await repository.lock_statuses(connection, candidates)
+        evaluated = await compute_statuses(connection, candidates, settings)
+        stale = [c for e in evaluated if e.status is Status.stale and (c := e.change)]
+        return await repository.record_status_changes(connection, stale, "time")
+
+
+async def sweep_stale_forever(database: Database, settings: KpiSettings) -> None:
+    """Sweep every ``stale_sweep_seconds`` until cancelled; a failed sweep (the database away) is
+    logged and the next one tries again."""
+    while True:
+        await asyncio.sleep(settings.stale_sweep_seconds)
+        try:
+            await sweep_stale(database, settings)
+        except Exception:
+            logger.exception("stale sweep failed; retrying in %s s", settings.stale_sweep_seconds)
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def list_measurements(
+    session: AsyncSession,
+    id_or_key: str,
+    page: PageRequest,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    as_of: dt.datetime | None,
+) -> Page[MeasurementPublic]:
+    kpi = await get_kpi(session, id_or_key)
+    after = None
+    if page.cursor is not None:
+        try:
+            after = dt.datetime.fromisoformat(str(decode_values(page.cursor, 1)[0]))
+        except ValueError:
+            raise BadRequest(
+                "The cursor is not one this API issued.",
+                errors=[
+                    FieldError(location="query", parameter="cursor", message="Invalid cursor.", code="invalid_cursor")
+                ],
+            ) from None
+    connection = await repository.driver(session)
+    rows = await repository.measurements_page(connection, kpi.id, start, end, as_of, after, page.limit + 1)
+    items = [MeasurementPublic(ts=r["ts"], value=r["value"]) for r in rows[: page.limit]]
+    next_cursor = encode_cursor([items[-1].ts]) if len(rows) > page.limit else None
+    return Page[MeasurementPublic](items=items, next_cursor=next_cursor)
+
+
+def _zone(name: str | None, settings: KpiSettings) -> ZoneInfo:
+    if name is None:
+        return settings.zone
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnprocessableContent(
+            f"Unknown time zone {name!r}.",
+            errors=[FieldError(location="query", parameter="tz", message="Not an IANA time zone.", code="unknown_tz")],
+        ) from None
+
+
+async def read_series(
+    session: AsyncSession,
+    id_or_key: str,
+    bucket: Bucket,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    tz: str | None,
+    settings: KpiSettings,
+) -> Series:
+    kpi = await get_kpi(session, id_or_key)
+    zone = _zone(tz, settings)
+    unit: Unit = bucket.value  # the buckets are named after calendar units
+    window = series_window(unit, start, end, zone)
+    rows = await repository.series(await repository.driver(session), kpi.id, window.start, window.end, unit, zone.key)
+    return Series(
+        kpi=kpi.key,
+        bucket=bucket,
+        tz=zone.key,
+        aggregation=kpi.aggregation,
+        buckets=[
+            SeriesBucket(
+                start=r["start"],
+                end=r["end"],
+                value=aggregate(kpi.aggregation, r["count"], r["sum"], r["min"], r["max"], r["last_value"]),
+                count=r["count"],
+                sum=r["sum"],
+                min=r["min"],
+                max=r["max"],
+                first_ts=r["first_ts"],
+                last_ts=r["last_ts"],
+            )
+            for r in rows
+        ],
+    )
+
+
+async def list_events(
+    session: AsyncSession, page: PageRequest, *, since: dt.datetime | None, kpis: Sequence[str] | None
+) -> Page[StatusEventPublic]:
+    kpi_ids = None
+    if kpis:
+        kpi_ids = list((await repository.ids_for_keys(await repository.driver(session), kpis)).values())
+    events = await repository.events_page(session, page, since=since, kpi_ids=kpi_ids)
+    keys = await repository.keys_of(session, list({e.kpi_id for e in events.items}))
+    return Page[StatusEventPublic](
+        items=[StatusEventPublic.model_validate({**e.model_dump(), "kpi": keys[e.kpi_id]}) for e in events.items],
+        next_cursor=events.next_cursor,
+    )
 
 
 ROLLUP_TIMEZONE = "rollup_timezone"
@@ -392,8 +594,7 @@ async def align_rollups_with_timezone(database: Database, settings: KpiSettings)
     async with database.session() as session:
         if await repository.get_state(session, ROLLUP_TIMEZONE) == settings.org_timezone:
             return
-        connection = await repository.driver(session)
-        await connection.execute("LOCK TABLE kpi.rollups_period IN EXCLUSIVE MODE")
+        await repository.lock_period_rollups(await repository.driver(session))
         if await repository.get_state(session, ROLLUP_TIMEZONE) != settings.org_timezone:
-            await repository.rebuild_period_rollups(connection, None, settings.org_timezone)
+            await repository.rebuild_period_rollups(await repository.driver(session), None, settings.org_timezone)
             await repository.set_state(session, ROLLUP_TIMEZONE, settings.org_timezone)

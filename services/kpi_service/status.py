@@ -1,5 +1,6 @@
 """Judging a KPI: cadence periods in local time, aggregation, shortfall against the target, status,
-trend and staleness. Pure functions: the SQL that feeds them lives in ``repository``."""
+trend and staleness. Pure functions: the SQL that feeds them lives in ``repository`` (which takes
+the staleness rule's SQL twin, :func:`sql_stale_since`, from here)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,35 @@ import math
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from services.kpi_service.calendar_units import Unit, local_midnight, shift, start_of
+from services.kpi_service.calendar_units import CADENCE_UNIT, local_midnight, shift, sql_cadence_step, start_of
 from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
 
 STALE_AFTER_PERIODS = 3  # the period with the last data, then two whole periods without any
-UNIT: dict[Cadence, Unit] = {Cadence.daily: "day", Cadence.weekly: "week", Cadence.monthly: "month"}
 
 
 def add_periods(start: dt.date, cadence: Cadence, count: int) -> dt.date:
-    return shift(start, UNIT[cadence], count)
+    return shift(start, CADENCE_UNIT[cadence], count)
 
 
 def period_start(day: dt.date, cadence: Cadence) -> dt.date:
-    return start_of(day, UNIT[cadence])
+    return start_of(day, CADENCE_UNIT[cadence])
 
 
 def period_last_day(start: dt.date, cadence: Cadence) -> dt.date:
     return add_periods(start, cadence, 1) - dt.timedelta(days=1)
+
+
+def aggregate(aggregation: Aggregation, count: int, total: float, low: float, high: float, last: float) -> float:
+    """The KPI's aggregation over a period or bucket, from its count, sum, min, max and last value."""
+    if aggregation is Aggregation.sum:
+        return total
+    if aggregation is Aggregation.avg:
+        return total / count
+    if aggregation is Aggregation.min:
+        return low
+    if aggregation is Aggregation.max:
+        return high
+    return last
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +51,7 @@ class PeriodAggregate:
     last_ts: dt.datetime
 
     def value(self, aggregation: Aggregation) -> float:
-        if aggregation is Aggregation.sum:
-            return self.sum
-        if aggregation is Aggregation.avg:
-            return self.sum / self.count
-        if aggregation is Aggregation.min:
-            return self.min
-        if aggregation is Aggregation.max:
-            return self.max
-        return self.last_value
+        return aggregate(aggregation, self.count, self.sum, self.min, self.max, self.last_value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,11 @@ def stale_since(latest_period: dt.date, cadence: Cadence, zone: ZoneInfo, grace:
     """When a KPI whose last data falls in ``latest_period`` turns stale: once two whole periods
     have passed without data (plus the grace)."""
     return local_midnight(add_periods(latest_period, cadence, STALE_AFTER_PERIODS), zone) + grace
+
+
+def sql_stale_since(period_start: str, cadence: str, zone: str, grace: str) -> str:
+    """SQL twin of :func:`stale_since`, over columns or parameters named by the arguments."""
+    return f"((({period_start}) + {STALE_AFTER_PERIODS} * {sql_cadence_step(cadence)}) AT TIME ZONE {zone}) + {grace}"
 
 
 def trend(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import Settings
+from shared.settings import Settings, SettingsDep
 
 SERVICE = "strategy"
 SCHEMA = "strategy"
@@ -15,3 +15,6 @@ class StrategySettings(Settings):
 @lru_cache
 def get_settings() -> StrategySettings:
     return StrategySettings()
+
+
+StrategySettingsDep = SettingsDep[StrategySettings]

@@ -11,14 +11,14 @@ from sqlmodel import Field, SQLModel
 from services.strategy_service.config import SCHEMA
 from shared.contracts.strategy import Level as Level
 from shared.contracts.strategy import ObjectiveStatus
-from shared.models import created_at_field, id_field, updated_at_field
+from shared.models import created_at_field, enum_field, id_field, one_of, updated_at_field
 
 
 class Objective(SQLModel, table=True):
     __tablename__ = "objectives"
     __table_args__ = (
-        CheckConstraint("level IN ('company', 'department', 'team')", name="level_valid"),
-        CheckConstraint("status IN ('draft', 'active', 'completed', 'cancelled')", name="status_valid"),
+        one_of("level", Level),
+        one_of("status", ObjectiveStatus),
         CheckConstraint("period_end >= period_start", name="period_ordered"),
         CheckConstraint("weight > 0", name="weight_positive"),
         {"schema": SCHEMA},
@@ -27,7 +27,7 @@ class Objective(SQLModel, table=True):
     id: uuid.UUID = id_field()
     title: str = Field(sa_type=String(200), nullable=False)
     description: str = Field(default="", sa_type=Text, nullable=False)
-    level: str = Field(sa_type=String(16), nullable=False)
+    level: Level = enum_field(Level, 16)
     parent_id: uuid.UUID | None = Field(
         default=None,
         sa_column=Column(ForeignKey(f"{SCHEMA}.objectives.id", ondelete="RESTRICT"), nullable=True, index=True),
@@ -35,7 +35,7 @@ class Objective(SQLModel, table=True):
     owner_org_unit_id: uuid.UUID | None = Field(default=None, index=True)
     period_start: dt.date = Field(sa_type=Date, nullable=False)
     period_end: dt.date = Field(sa_type=Date, nullable=False)
-    status: str = Field(default=ObjectiveStatus.draft.value, sa_type=String(16), nullable=False)
+    status: ObjectiveStatus = enum_field(ObjectiveStatus, 16, default=ObjectiveStatus.draft)
     weight: float = Field(default=1.0, sa_type=Numeric(asdecimal=False), nullable=False)
     created_at: dt.datetime = created_at_field()
     updated_at: dt.datetime = updated_at_field()

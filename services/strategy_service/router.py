@@ -1,4 +1,4 @@
-"""HTTP routes of the strategy service. Thin: validation and wiring only."""
+"""HTTP routes of the strategy service: parameters in, models out. Every route calls ``service``."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlmodel import col
 
-from services.strategy_service import repository
-from services.strategy_service.models import Level, Objective
+from services.strategy_service import service
+from services.strategy_service.models import Level
 from services.strategy_service.schemas import ObjectivePublic
 from shared.auth import RequireScope, Scope
 from shared.db import SessionDep
-from shared.pagination import Page, PageParams, paginate
+from shared.pagination import Page, PageParams
 
 router = APIRouter(prefix="/v1")
 
@@ -31,11 +30,4 @@ async def list_objectives(
     level: Annotated[Level | None, Query(description="Only objectives at this level.")] = None,
     parent_id: Annotated[uuid.UUID | None, Query(description="Only objectives aligned to this one.")] = None,
 ) -> Page[ObjectivePublic]:
-    statement = repository.objectives_query(level=level, parent_id=parent_id)
-    return await paginate(
-        session,
-        statement,
-        (col(Objective.created_at), col(Objective.id)),
-        page,
-        ObjectivePublic.model_validate,
-    )
+    return await service.list_objectives(session, page, level=level, parent_id=parent_id)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import Settings
+from shared.settings import Settings, SettingsDep
 
 SERVICE = "talent"
 SCHEMA = "talent"
@@ -15,3 +15,6 @@ class TalentSettings(Settings):
 @lru_cache
 def get_settings() -> TalentSettings:
     return TalentSettings()
+
+
+TalentSettingsDep = SettingsDep[TalentSettings]

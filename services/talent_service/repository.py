@@ -1,19 +1,23 @@
-"""Every SQL query of the talent service."""
+"""Every SQL statement of the talent service."""
 
 from __future__ import annotations
 
 import uuid
 
 from sqlmodel import col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.talent_service.models import OrgUnit, OrgUnitKind
+from shared.pagination import Page, PageRequest, paginate
 
 
-def org_units_query(*, kind: OrgUnitKind | None, parent_id: uuid.UUID | None) -> SelectOfScalar[OrgUnit]:
+async def org_units_page(
+    session: AsyncSession, page: PageRequest, *, kind: OrgUnitKind | None, parent_id: uuid.UUID | None
+) -> Page[OrgUnit]:
     statement = select(OrgUnit)
     if kind is not None:
-        statement = statement.where(col(OrgUnit.kind) == kind.value)
+        statement = statement.where(col(OrgUnit.kind) == kind)
     if parent_id is not None:
         statement = statement.where(col(OrgUnit.parent_id) == parent_id)
-    return statement
+    order = (col(OrgUnit.created_at), col(OrgUnit.id))
+    return await paginate(session, statement, order, page, lambda unit: unit)

@@ -1,4 +1,4 @@
-"""HTTP routes of the talent service. Thin: validation and wiring only."""
+"""HTTP routes of the talent service: parameters in, models out. Every route calls ``service``."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlmodel import col
 
-from services.talent_service import repository
-from services.talent_service.models import OrgUnit, OrgUnitKind
+from services.talent_service import service
+from services.talent_service.models import OrgUnitKind
 from services.talent_service.schemas import OrgUnitPublic
 from shared.auth import RequireScope, Scope
 from shared.db import SessionDep
-from shared.pagination import Page, PageParams, paginate
+from shared.pagination import Page, PageParams
 
 router = APIRouter(prefix="/v1")
 
@@ -31,11 +30,4 @@ async def list_org_units(
     kind: Annotated[OrgUnitKind | None, Query(description="Only units of this kind.")] = None,
     parent_id: Annotated[uuid.UUID | None, Query(description="Only the children of this unit.")] = None,
 ) -> Page[OrgUnitPublic]:
-    statement = repository.org_units_query(kind=kind, parent_id=parent_id)
-    return await paginate(
-        session,
-        statement,
-        (col(OrgUnit.created_at), col(OrgUnit.id)),
-        page,
-        OrgUnitPublic.model_validate,
-    )
+    return await service.list_org_units(session, page, kind=kind, parent_id=parent_id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import httpx
 import pytest
 
-from tests.kpi_service.helpers import create_kpi, kpi_body, push_ok, set_targets
+from tests.kpi_service.helpers import create_kpi, fetch, forget_kpi, kpi_body, push_ok, set_targets
 
 
 async def test_create_returns_the_kpi_with_etag_and_location(kpi_client: httpx.AsyncClient) -> None:
@@ -250,3 +253,65 @@ async def test_direction_cannot_change_under_targets_of_the_other_shape(kpi_clie
     await set_targets(kpi_client, kpi["key"])  # cleared
     assert (await kpi_client.patch(path, json={"direction": "increase"}, headers={"if-match": "*"})).status_code == 200
     assert (await kpi_client.patch(path, json={"direction": "decrease"}, headers={"if-match": "*"})).status_code == 200
+
+
+async def post(client: httpx.AsyncClient, body: dict[str, object], *, key: str) -> httpx.Response:
+    return await client.post("/v1/kpis", json=body, headers={"idempotency-key": key})
+
+
+async def test_concurrent_retries_with_one_idempotency_key_create_once(
+    committed_client: httpx.AsyncClient, database_url: str
+) -> None:
+    """Eight real, concurrent transactions with one key: the first creates, the others wait for its
+    commit and replay its answer."""
+    body = kpi_body(key=f"idem.race_{uuid.uuid4().hex[:8]}")
+    try:
+        responses = await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    committed_client.post("/v1/kpis", json=body, headers={"idempotency-key": body["key"]})
+                    for _ in range(8)
+                )
+            ),
+            30,
+        )
+        assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
+        assert len({r.json()["id"] for r in responses}) == 1
+        assert {(r.headers["etag"], r.headers["location"]) for r in responses} == {('"1"', f"/v1/kpis/{body['key']}")}
+        rows = await fetch(database_url, "SELECT count(*) AS n FROM kpi.kpis WHERE key = $1", body["key"])
+        assert rows[0]["n"] == 1
+    finally:
+        await forget_kpi(database_url, body["key"])
+
+
+async def test_concurrent_requests_reusing_a_key_for_other_bodies_are_refused(
+    committed_client: httpx.AsyncClient, database_url: str
+) -> None:
+    key = f"idem.reuse_{uuid.uuid4().hex[:8]}"
+    bodies = [kpi_body(key=key, name=f"Name {i}") for i in range(6)]
+    try:
+        responses = await asyncio.wait_for(
+            asyncio.gather(
+                *(committed_client.post("/v1/kpis", json=b, headers={"idempotency-key": key}) for b in bodies)
+            ),
+            30,
+        )
+        assert sorted(r.status_code for r in responses) == [201] + [422] * 5
+        refused = [r.json() for r in responses if r.status_code == 422]
+        assert {e["parameter"] for r in refused for e in r["errors"]} == {"Idempotency-Key"}
+        winner = next(r.json() for r in responses if r.status_code == 201)
+        stored = await fetch(database_url, "SELECT name FROM kpi.kpis WHERE key = $1", key)
+        assert [s["name"] for s in stored] == [winner["name"]]
+    finally:
+        await forget_kpi(database_url, key)
+
+
+async def test_an_etag_the_client_holds_gives_a_304_without_body(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client)
+    path = f"/v1/kpis/{kpi['key']}"
+    for held in ('"1"', 'W/"1"', '"7", "1"', "*"):
+        response = await kpi_client.get(path, headers={"if-none-match": held})
+        assert (response.status_code, response.content, response.headers["etag"]) == (304, b"", '"1"'), held
+    changed = await kpi_client.patch(path, json={"name": "Renamed"}, headers={"if-match": '"1"'})
+    fresh = await kpi_client.get(path, headers={"if-none-match": '"1"'})
+    assert (fresh.status_code, fresh.headers["etag"], fresh.json()) == (200, '"2"', changed.json())

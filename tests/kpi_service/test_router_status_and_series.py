@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from services.kpi_service.config import KpiSettings
+from services.kpi_service import service
 from services.kpi_service.main import app
-from tests.kpi_service.helpers import create_kpi, push_ok, set_targets
+from tests.kpi_service.conftest import UseSettings
+from tests.kpi_service.helpers import (
+    ago,
+    committed_kpi,
+    create_kpi,
+    events_of,
+    execute,
+    fetch,
+    push_ok,
+    set_targets,
+)
 
 ALWAYS = {"period_start": "2000-01-01", "period_end": "2099-12-31"}
 
 
 @pytest.fixture
-def paris() -> Iterator[None]:
+def paris(kpi_settings: UseSettings) -> None:
     """The organisation's calendar is Paris's for this test."""
-    settings = app.state.settings
-    app.state.settings = KpiSettings(org_timezone="Europe/Paris")
-    yield
-    app.state.settings = settings
-
-
-def ago(**delta: float) -> str:
-    return (dt.datetime.now(dt.UTC) - dt.timedelta(**delta)).isoformat()
+    kpi_settings(org_timezone="Europe/Paris")
 
 
 async def status_of(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
@@ -34,11 +37,6 @@ async def status_of(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def events_of(client: httpx.AsyncClient, key: str) -> list[tuple[str | None, str, str]]:
-    items = (await client.get("/v1/kpi-events", params={"kpi": key, "limit": 500})).json()["items"]
-    return [(e["from_status"], e["to_status"], e["cause"]) for e in items]
 
 
 async def test_status_moves_through_no_data_no_target_and_colours(kpi_client: httpx.AsyncClient) -> None:
@@ -92,27 +90,45 @@ async def test_trend_compares_with_the_previous_period(kpi_client: httpx.AsyncCl
     assert trend["relative_change"] == pytest.approx(0.125)
 
 
-async def test_stale_is_recorded_once_by_whoever_reads_first(kpi_client: httpx.AsyncClient) -> None:
+async def test_stale_is_read_without_writing_and_recorded_once_by_the_sweep(
+    kpi_client: httpx.AsyncClient, kpi_settings: UseSettings
+) -> None:
     kpi = await create_kpi(kpi_client)
     await set_targets(kpi_client, kpi["key"], {**ALWAYS, "value": 1})
-    settings = app.state.settings
-    app.state.settings = KpiSettings(stale_grace_hours=1000)  # fresh enough when it arrives...
-    try:
-        await push_ok(kpi_client, (kpi["key"], ago(days=5), 1.0))
-        assert (await status_of(kpi_client, kpi["key"]))["status"] == "green"
-    finally:
-        app.state.settings = settings  # ...and stale by the clock afterwards
+    kpi_settings(stale_grace_hours=1000)  # fresh enough when it arrives...
+    await push_ok(kpi_client, (kpi["key"], ago(days=5), 1.0))
+    assert (await status_of(kpi_client, kpi["key"]))["status"] == "green"
+    settings = kpi_settings()  # ...and stale by the clock afterwards
     first = await status_of(kpi_client, kpi["key"])
     assert first["status"] == "stale"
     assert first["value"] == 1.0  # the last value stays visible
     assert first["stale_since"] is not None
-    await status_of(kpi_client, kpi["key"])
     await kpi_client.get("/v1/kpi-statuses", params={"kpi": kpi["key"]})
-    assert [e for e in await events_of(kpi_client, kpi["key"]) if e[2] == "time"] == [("green", "stale", "time")]
+    assert [e for e in await events_of(kpi_client, kpi["key"]) if e[2] == "time"] == [], "reads never write"
     stale = (await kpi_client.get("/v1/kpis", params={"status": "stale", "limit": 500})).json()["items"]
-    assert kpi["key"] in {k["key"] for k in stale}
+    assert kpi["key"] in {k["key"] for k in stale}  # the filter sees what the clock did, unrecorded too
+
+    assert await service.sweep_stale(app.state.database, settings) == 1
+    assert await service.sweep_stale(app.state.database, settings) == 0
+    assert [e for e in await events_of(kpi_client, kpi["key"]) if e[2] == "time"] == [("green", "stale", "time")]
     await push_ok(kpi_client, (kpi["key"], ago(minutes=1), 1.0))
     assert (await status_of(kpi_client, kpi["key"]))["status"] == "green"
+    assert (await events_of(kpi_client, kpi["key"]))[-1] == ("stale", "green", "ingestion")
+
+
+async def test_a_kpi_asked_by_key_and_by_id_is_answered_once_even_when_just_stale(
+    kpi_client: httpx.AsyncClient, kpi_settings: UseSettings
+) -> None:
+    a = await create_kpi(kpi_client)
+    b = await create_kpi(kpi_client)
+    kpi_settings(stale_grace_hours=1000)
+    await push_ok(kpi_client, (a["key"], ago(days=5), 1.0), (b["key"], ago(minutes=1), 2.0))
+    kpi_settings()  # A has just turned stale
+    response = await kpi_client.get("/v1/kpi-statuses", params={"kpi": [a["key"], b["key"], a["id"]]})
+    assert response.status_code == 200, response.text
+    assert [(s["kpi"], s["status"]) for s in response.json()["items"]] == [(a["key"], "stale"), (b["key"], "no_target")]
+    by_id_first = await kpi_client.get("/v1/kpi-statuses", params={"kpi": [b["id"], a["id"], b["key"]]})
+    assert [s["kpi"] for s in by_id_first.json()["items"]] == [b["key"], a["key"]]
 
 
 async def test_many_statuses_in_one_call_keep_the_order_asked(kpi_client: httpx.AsyncClient) -> None:
@@ -258,3 +274,42 @@ async def test_kpis_are_addressed_by_hyphenated_id_or_by_key(kpi_client: httpx.A
     mixed = await kpi_client.get("/v1/kpi-statuses", params={"kpi": [other["id"], hexy["key"]]})
     assert mixed.status_code == 200, mixed.text
     assert [s["kpi"] for s in mixed.json()["items"]] == [other["key"], hexy["key"]]
+
+
+async def test_status_reads_racing_definition_and_target_changes_do_not_deadlock(
+    committed_client: httpx.AsyncClient, database_url: str, kpi_settings: UseSettings
+) -> None:
+    """Real concurrent transactions on a KPI the clock has just made stale: reads (which write
+    nothing) and changes (which record the status) all answer."""
+    async with committed_kpi(database_url) as (_, key):
+        kpi_settings(stale_grace_hours=1000)
+        await push_ok(committed_client, (key, ago(days=5), 1.0))
+        kpi_settings()
+        path = f"/v1/kpis/{key}"
+
+        async def change(i: int) -> httpx.Response:
+            if i % 2:
+                return await committed_client.patch(path, json={"name": f"Name {i}"}, headers={"if-match": "*"})
+            return await committed_client.put(f"{path}/targets", json={"targets": [{**ALWAYS, "value": i}]})
+
+        async def read(i: int) -> httpx.Response:
+            if i % 2:
+                return await committed_client.get(f"{path}/status")
+            return await committed_client.get("/v1/kpi-statuses", params={"kpi": [key, key]})
+
+        for _ in range(10):  # each round starts with the staleness unrecorded
+            await execute(
+                database_url,
+                "DELETE FROM kpi.status_states WHERE kpi_id = (SELECT id FROM kpi.kpis WHERE key = $1)",
+                key,
+            )
+            calls = [change(i) if i % 4 == 0 else read(i) for i in range(12)]
+            responses = await asyncio.wait_for(asyncio.gather(*calls), 30)
+            assert [r.status_code for r in responses] == [200] * 12, [r.text for r in responses if r.status_code != 200]
+        events = await fetch(
+            database_url,
+            "SELECT e.to_status, e.cause FROM kpi.status_events e JOIN kpi.kpis k ON k.id = e.kpi_id WHERE k.key = $1",
+            key,
+        )
+        assert ("stale", "definition") in {(e["to_status"], e["cause"]) for e in events}
+        assert [e for e in events if e["cause"] == "time"] == []

@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kpi_service.config import KpiSettings
-from services.kpi_service.main import app
+from tests.kpi_service.conftest import UseSettings
 from tests.kpi_service.helpers import create_kpi, push_ok
 
 ORIGIN = dt.datetime(2026, 3, 20, tzinfo=dt.UTC)  # spans a DST change in both hemispheres' zones
@@ -47,22 +46,20 @@ def _rows(records: list[Any]) -> list[tuple[Any, ...]]:
 async def test_rollups_equal_a_recomputation(
     kpi_client: httpx.AsyncClient,
     connection: AsyncConnection,
+    kpi_settings: UseSettings,
     batches: list[list[tuple[int, int]]],
     zone: str,
     cadence: str,
 ) -> None:
-    previous = app.state.settings
-    app.state.settings = KpiSettings(org_timezone=zone)
-    try:
-        kpi = await create_kpi(kpi_client, cadence=cadence)
-        for batch in batches:
-            unique = dict(batch)  # one value per (kpi, ts) in a batch
-            await push_ok(
-                kpi_client,
-                *[(kpi["key"], (ORIGIN + dt.timedelta(minutes=m)).isoformat(), float(v)) for m, v in unique.items()],
-            )
-    finally:
-        app.state.settings = previous
+    kpi_settings(org_timezone=zone)
+    kpi = await create_kpi(kpi_client, cadence=cadence)
+    for batch in batches:
+        unique = dict(batch)  # one value per (kpi, ts) in a batch
+        await push_ok(
+            kpi_client,
+            *[(kpi["key"], (ORIGIN + dt.timedelta(minutes=m)).isoformat(), float(v)) for m, v in unique.items()],
+        )
+    kpi_settings()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
     kpi_id = uuid.UUID(kpi["id"])

@@ -5,7 +5,7 @@ import datetime as dt
 import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.strategy_service.models import Objective
+from services.strategy_service.models import Level, Objective
 from tests.database import insert_rows
 
 
@@ -13,11 +13,11 @@ async def test_lists_objectives_aligned_to_a_parent(
     strategy_client: httpx.AsyncClient, connection: AsyncConnection
 ) -> None:
     company = Objective(
-        title="Grow margin", level="company", period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 12, 31)
+        title="Grow margin", level=Level.company, period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 12, 31)
     )
     team = Objective(
         title="Cut scrap",
-        level="team",
+        level=Level.team,
         parent_id=company.id,
         period_start=dt.date(2026, 1, 1),
         period_end=dt.date(2026, 6, 30),

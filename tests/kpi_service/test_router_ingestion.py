@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import select
 
-from services.kpi_service.config import KpiSettings
-from services.kpi_service.main import app
-from services.kpi_service.models import Kpi
-from services.kpi_service.service import ingest
 from shared.auth import INTERNAL_TOKEN_HEADER
-from shared.db import Database, async_url, plain_url
-from shared.settings import Settings
 from tests.auth import token
+from tests.kpi_service.conftest import UseSettings
 from tests.kpi_service.helpers import create_kpi, push, push_ok
 
 TS = "2026-03-10T08:00:00+01:00"
@@ -96,15 +86,12 @@ async def test_malformed_batches(kpi_client: httpx.AsyncClient, body: bytes, sta
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_oversized_batch_is_a_413(kpi_client: httpx.AsyncClient) -> None:
+async def test_oversized_batch_is_a_413(kpi_client: httpx.AsyncClient, kpi_settings: UseSettings) -> None:
     kpi = await create_kpi(kpi_client)
-    settings: KpiSettings = app.state.settings
-    app.state.settings = KpiSettings(max_batch_points=3)
-    try:
-        points = [(kpi["key"], f"2026-01-0{d}T00:00:00Z", 1.0) for d in range(1, 5)]
-        response = await push(kpi_client, *points)
-    finally:
-        app.state.settings = settings
+    kpi_settings(max_batch_points=3)
+    points = [(kpi["key"], f"2026-01-0{d}T00:00:00Z", 1.0) for d in range(1, 5)]
+    assert (await push(kpi_client, *points[:3])).status_code == 200
+    response = await push(kpi_client, *points)
     assert response.status_code == 413
     assert "at most 3 points" in response.json()["detail"]
 
@@ -201,61 +188,6 @@ async def test_raw_reads_are_paginated_within_from_and_to(kpi_client: httpx.Asyn
     assert forged.status_code == 400
 
 
-async def test_concurrent_batches_on_the_same_point_lose_nothing(database_url: str) -> None:
-    """Two writers race on the same (kpi, ts) with different values, on real separate transactions:
-    no error, one value wins, the revision history holds the other."""
-    settings = KpiSettings()
-    async with committed_kpi(database_url, aggregation="last") as (database, key):
-        ts = "2026-05-01T00:00:00Z"
-
-        async def write(value: float) -> None:
-            async with database.session() as session:
-                body = f'{{"points": [{{"kpi": "{key}", "ts": "{ts}", "value": {value}}}]}}'.encode()
-                await ingest(session, body, recorded_by="racer", dry_run=False, settings=settings)
-
-        await asyncio.gather(*(write(float(v)) for v in range(1, 9)))
-        connection = await asyncpg.connect(plain_url(database_url))
-        try:
-            kpi_id = await connection.fetchval("SELECT id FROM kpi.kpis WHERE key = $1", key)
-            current = await connection.fetchval("SELECT value FROM kpi.measurements WHERE kpi_id = $1", kpi_id)
-            history = await connection.fetch("SELECT value FROM kpi.measurement_revisions WHERE kpi_id = $1", kpi_id)
-            rollup = await connection.fetchrow(
-                "SELECT count, last_value FROM kpi.rollups_15m WHERE kpi_id = $1", kpi_id
-            )
-        finally:
-            await connection.close()
-        assert sorted([current, *(r["value"] for r in history)]) == [float(v) for v in range(1, 9)]
-        assert rollup is not None
-        assert (rollup["count"], rollup["last_value"]) == (1, current)
-
-
-@contextlib.asynccontextmanager
-async def committed_kpi(database_url: str, *, aggregation: str) -> AsyncIterator[tuple[Database, str]]:
-    """A daily KPI committed for real (for tests of real concurrent transactions), removed afterwards
-    with everything written for it, so the shared test database stays as other tests expect."""
-    database = Database(async_url(database_url), Settings())
-    key = f"real.kpi_{uuid.uuid4().hex[:8]}"
-    try:
-        async with database.session() as session:
-            session.add(Kpi(key=key, name="real", unit="u", domain="operations", direction="increase",
-                            aggregation=aggregation, cadence="daily"))  # fmt: skip
-        yield database, key
-    finally:
-        await _forget_kpi(database_url, key)
-        await database.dispose()
-
-
-async def _forget_kpi(database_url: str, key: str) -> None:
-    connection = await asyncpg.connect(plain_url(database_url))
-    try:
-        kpi_id = await connection.fetchval("SELECT id FROM kpi.kpis WHERE key = $1", key)
-        for table in ("measurement_revisions", "measurements", "rollups_15m", "rollups_period", "status_events"):
-            await connection.execute(f"DELETE FROM kpi.{table} WHERE kpi_id = $1", kpi_id)
-        await connection.execute("DELETE FROM kpi.kpis WHERE id = $1", kpi_id)
-    finally:
-        await connection.close()
-
-
 @pytest.mark.parametrize(
     ("ts", "code"),
     [
@@ -293,52 +225,3 @@ async def test_values_the_database_cannot_store_are_422_not_500(kpi_client: http
     assert late.status_code == 422
     epoch = await kpi_client.get(f"/v1/kpis/{kpi['key']}/measurements", params={"from": "1700000000"})
     assert epoch.status_code == 422
-
-
-async def test_a_batch_waits_for_a_cadence_change_and_then_follows_it(database_url: str) -> None:
-    """Real transactions: while a KPI's definition is being changed, a batch for it waits, then folds
-    its points into the periods of the new cadence."""
-    settings = KpiSettings()
-    async with committed_kpi(database_url, aggregation="sum") as (database, key):
-        body = f'{{"points": [{{"kpi": "{key}", "ts": "2026-06-03T10:00:00Z", "value": 1}}]}}'.encode()
-
-        async def push() -> None:
-            async with database.session() as session:
-                await ingest(session, body, recorded_by="t", dry_run=False, settings=settings)
-
-        async with database.session() as change:
-            kpi = (await change.exec(select(Kpi).where(Kpi.key == key).with_for_update())).one()
-            batch = asyncio.create_task(push())
-            await asyncio.sleep(0.3)
-            assert not batch.done(), "the batch must wait for the definition change"
-            kpi.cadence = "monthly"
-            change.add(kpi)
-        await asyncio.wait_for(batch, 10)
-        connection = await asyncpg.connect(plain_url(database_url))
-        try:
-            periods = await connection.fetch(
-                "SELECT r.period_start FROM kpi.rollups_period r JOIN kpi.kpis k ON k.id = r.kpi_id WHERE k.key = $1",
-                key,
-            )
-        finally:
-            await connection.close()
-        assert [p["period_start"] for p in periods] == [dt.date(2026, 6, 1)]  # a month, not the day
-
-
-async def test_driver_statements_run_inside_the_sessions_transaction(database_url: str) -> None:
-    """A real session (not a test-bound one): what the hot paths run on the driver must commit or
-    roll back with the request, and the locks they take must last until then."""
-    from services.kpi_service import repository
-
-    database = Database(async_url(database_url), Settings())
-    try:
-        async with database.session() as session:
-            connection = await repository.driver(session)
-            assert connection.is_in_transaction()
-            await connection.execute("SELECT pg_advisory_xact_lock(8301, 42)")
-            held = await connection.fetchval(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-            )
-            assert held == 1
-    finally:
-        await database.dispose()

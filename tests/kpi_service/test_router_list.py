@@ -8,7 +8,9 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kpi_service.models import Kpi
+from shared.contracts.kpi import Aggregation, Cadence, Direction, Domain
 from tests.database import insert_rows
+from tests.kpi_service.helpers import create_kpi
 
 
 async def _add_kpis(connection: AsyncConnection, count: int, **overrides: object) -> list[Kpi]:
@@ -18,10 +20,10 @@ async def _add_kpis(connection: AsyncConnection, count: int, **overrides: object
             key=f"ops.kpi_{i:03d}",
             name=f"KPI {i}",
             unit="%",
-            domain=str(overrides.get("domain", "operations")),
-            direction="increase",
-            aggregation="avg",
-            cadence="daily",
+            domain=Domain(str(overrides.get("domain", "operations"))),
+            direction=Direction.increase,
+            aggregation=Aggregation.avg,
+            cadence=Cadence.daily,
             # Ties on created_at are broken by id, so pages stay stable.
             created_at=base + dt.timedelta(minutes=i // 2),
         )
@@ -57,8 +59,9 @@ async def test_pages_cover_every_kpi_once_in_stable_order(
 
 async def test_filters_by_domain(kpi_client: httpx.AsyncClient, connection: AsyncConnection) -> None:
     await _add_kpis(connection, 2, domain="finance")
+    await create_kpi(kpi_client, domain="quality")  # present, so that an ignored filter shows
     response = await kpi_client.get("/v1/kpis", params={"domain": "finance"})
-    assert {item["domain"] for item in response.json()["items"]} == {"finance"}
+    assert [item["domain"] for item in response.json()["items"]] == ["finance", "finance"]
     response = await kpi_client.get("/v1/kpis", params={"domain": "hr"})
     assert response.json() == {"items": [], "next_cursor": None}
 

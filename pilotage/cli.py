@@ -1,7 +1,7 @@
 """``pilotage``: run the platform and administer it.
 
 pilotage up          database, migrations, the three services and the gateway; Ctrl-C stops all
-pilotage migrate     apply every schema's migrations
+pilotage migrate     apply every schema's migrations (`pilotage migrate kpi`: one schema's)
 pilotage db-url      print the database URL in use
 """
 
@@ -16,6 +16,7 @@ import threading
 from types import FrameType
 
 import asyncpg
+from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 
 from pilotage import keys, migrate
@@ -155,13 +156,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         url = _database_url(settings)
         _check_database(url)
-    except StartupError as exc:
+        if args.downgrade:
+            migrate.downgrade(url, args.targets)
+        else:
+            migrate.upgrade(url, args.targets)
+    except (StartupError, migrate.MigrationError, CommandError) as exc:
         print(f"pilotage: {exc}", file=sys.stderr)
         return 1
-    if args.downgrade:
-        migrate.downgrade(url, args.downgrade)
-    else:
-        migrate.upgrade(url, args.revision)
     return 0
 
 
@@ -176,6 +177,18 @@ def cmd_db_url(_args: argparse.Namespace) -> int:
     return 0
 
 
+MIGRATE_DESCRIPTION = """Each schema (gateway, kpi, strategy, talent) has its own migration history: a branch
+labelled with its name, recorded in <schema>.alembic_version. Without targets, every branch goes to
+its head. Each call runs in one transaction, one call at a time per database."""
+MIGRATE_EXAMPLES = """examples:
+  pilotage migrate                     every schema to its head
+  pilotage migrate kpi                 only the kpi schema (same as `alembic upgrade kpi@head`)
+  pilotage migrate kpi@<revision>      the kpi schema to that revision
+  pilotage migrate --downgrade kpi@-1  the kpi schema one revision back
+  pilotage migrate --downgrade base    every schema removed
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pilotage", description="Run and administer Pilotage.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -188,9 +201,20 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--ready-timeout", type=float, default=60.0, help="Seconds to wait for readiness.")
     up.set_defaults(handler=cmd_up)
 
-    mig = commands.add_parser("migrate", help="Apply the migrations of every schema.")
-    mig.add_argument("revision", nargs="?", default="head", help="Target revision (default: head).")
-    mig.add_argument("--downgrade", metavar="REVISION", help="Downgrade to REVISION instead (e.g. base).")
+    mig = commands.add_parser(
+        "migrate",
+        help="Apply the migrations of every schema (or of the ones named).",
+        description=MIGRATE_DESCRIPTION,
+        epilog=MIGRATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mig.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="A branch (gateway, kpi, strategy, talent), <branch>@<revision>, or head/base for every branch.",
+    )
+    mig.add_argument("--downgrade", action="store_true", help="Go down to the targets (a branch alone: its base).")
     mig.set_defaults(handler=cmd_migrate)
 
     key_commands = commands.add_parser("keys", help="Manage API keys.").add_subparsers(dest="keys", required=True)

@@ -1,0 +1,63 @@
+"""gateway schema: api keys and audit events
+
+The gateway's part of the single history this replaced (its revisions 0001 and 0002).
+
+Revision ID: gateway_0001
+Revises:
+Create Date: 2026-12-03
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "gateway_0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = ("gateway",)
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.execute("CREATE SCHEMA IF NOT EXISTS gateway")
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("scopes", sa.ARRAY(sa.Text()), nullable=False),
+        sa.Column("rate_limit_per_second", sa.Float(), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.String(length=16), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        schema="gateway",
+    )
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("key_id", sa.String(length=16), nullable=False),
+        sa.Column("method", sa.String(length=10), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("resource_id", sa.String(length=200), nullable=True),
+        sa.Column("status", sa.SmallInteger(), nullable=False),
+        sa.Column("request_id", sa.String(length=128), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        schema="gateway",
+    )
+    op.create_index(
+        "ix_audit_events_key_id_occurred_at", "audit_events", ["key_id", "occurred_at"], unique=False, schema="gateway"
+    )
+    op.create_index(
+        "ix_audit_events_occurred_at_id", "audit_events", ["occurred_at", "id"], unique=False, schema="gateway"
+    )
+
+
+def downgrade() -> None:
+    # The schema goes with the branch's version table, once the branch is at base (migrations/env.py).
+    op.drop_index("ix_audit_events_occurred_at_id", table_name="audit_events", schema="gateway")
+    op.drop_index("ix_audit_events_key_id_occurred_at", table_name="audit_events", schema="gateway")
+    op.drop_table("audit_events", schema="gateway")
+    op.drop_table("api_keys", schema="gateway")

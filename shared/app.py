@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Security
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 from shared.auth import TokenVerifier, authenticate, internal_token_authenticator, internal_token_secret
 from shared.db import Database
 from shared.embedded_postgres import resolve_database_url
-from shared.errors import install_problem_handlers, problem_responses
+from shared.errors import FieldError, UnprocessableContent, install_problem_handlers, problem_responses
 from shared.health import health_router
 from shared.limits import BodyLimitMiddleware
 from shared.observability import RequestIdMiddleware, configure_logging
@@ -42,6 +42,19 @@ def operation_id(route: APIRoute) -> str:
 async def open_database(settings: Settings, service: str) -> Database:
     url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
     return Database(url, settings, application_name=f"pilotage-{service}")
+
+
+async def refuse_nul_parameters(request: Request) -> None:
+    """PostgreSQL cannot store or compare text holding a NUL character: refuse it in any query or
+    path parameter with a 422 naming the parameter (bodies are checked by their models)."""
+    errors = [
+        FieldError(location=location, parameter=name, message="Contains a NUL character.", code="nul_character")
+        for location, items in (("path", request.path_params.items()), ("query", request.query_params.multi_items()))
+        for name, value in items
+        if isinstance(value, str) and "\x00" in value
+    ]
+    if errors:
+        raise UnprocessableContent("A parameter contains a NUL character.", errors=errors)
 
 
 def _document_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
@@ -123,7 +136,7 @@ def create_app(
     for router in routers:
         app.include_router(
             router,
-            dependencies=[Security(security), Depends(authenticate)],
+            dependencies=[Security(security), Depends(authenticate), Depends(refuse_nul_parameters)],
             responses=problem_responses(401, 403, 503),
         )
     for cls, options in middleware:

@@ -37,9 +37,9 @@ from shared.auth import Principal, RequireScope, Scope
 from shared.concurrency import IdempotencyKey, IfMatch, etag, request_fingerprint
 from shared.contracts.kpi import Aggregation, Bucket, Domain, Status
 from shared.db import SessionDep, database_from
-from shared.errors import BadRequest, FieldError, NotFound, UnprocessableContent, problem_responses
-from shared.pagination import Page, PageParams, decode_values, encode_cursor, paginate
-from shared.schemas import Rfc3339
+from shared.errors import FieldError, NotFound, UnprocessableContent, problem_responses
+from shared.pagination import Page, PageParams, decode_typed, encode_cursor, paginate
+from shared.schemas import Rfc3339, time_zone
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
 Reader = Annotated[Principal, RequireScope(Scope.kpi_read)]
@@ -240,17 +240,7 @@ async def list_measurements(
     as_of: Annotated[Rfc3339 | None, Query(description="What was known at this instant.")] = None,
 ) -> Page[MeasurementPublic]:
     kpi = await service.get_kpi(session, id_or_key)
-    after = None
-    if page.cursor is not None:
-        try:
-            after = dt.datetime.fromisoformat(str(decode_values(page.cursor, 1)[0]))
-        except ValueError:
-            raise BadRequest(
-                "The cursor is not one this API issued.",
-                errors=[
-                    FieldError(location="query", parameter="cursor", message="Invalid cursor.", code="invalid_cursor")
-                ],
-            ) from None
+    after = decode_typed(page.cursor, [dt.datetime])[0] if page.cursor is not None else None
     rows = await repository.measurements_page(
         await repository.driver(session),
         kpi.id,
@@ -269,7 +259,7 @@ def _zone(name: str | None, settings: KpiSettings) -> ZoneInfo:
     if name is None:
         return settings.zone
     try:
-        return ZoneInfo(name)
+        return time_zone(name)  # only names PostgreSQL knows too
     except (ZoneInfoNotFoundError, ValueError):
         raise UnprocessableContent(
             f"Unknown time zone {name!r}.",

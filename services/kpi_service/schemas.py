@@ -55,7 +55,8 @@ __all__ = [
 
 
 class KpiUpdate(StrictModel):
-    """Only the fields given change; `null` clears `owner_org_unit_id` or `thresholds`."""
+    """Only the fields given change; `null` clears `owner_org_unit_id` or `thresholds` (and is refused
+    for every other field: an empty `description` is `""`)."""
 
     key: str | None = Field(default=None, description="Cannot change: present only to say so clearly.")
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -77,7 +78,7 @@ class KpiUpdate(StrictModel):
             raise ValueError("the key of a KPI cannot change after creation")
         return value
 
-    @field_validator("name", "unit", "domain", "direction", "aggregation", "cadence", "tags", "archived")
+    @field_validator("name", "description", "unit", "domain", "direction", "aggregation", "cadence", "tags", "archived")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -26,13 +27,23 @@ class Health(BaseModel):
     service: str
 
 
+class CheckStatus(StrEnum):
+    ok = "ok"
+    failing = "failing"
+
+
+class ReadinessStatus(StrEnum):
+    ready = "ready"
+    not_ready = "not_ready"
+
+
 class CheckResult(BaseModel):
-    status: Literal["ok", "failing"]
+    status: CheckStatus
     detail: str | None = None
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not_ready"]
+    status: ReadinessStatus
     service: str
     checks: dict[str, CheckResult]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal, Self
+from enum import StrEnum
+from typing import Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -152,6 +153,14 @@ class Series(BaseModel):
     buckets: list[SeriesBucket]
 
 
+class EventCause(StrEnum):
+    """What changed a KPI's status: new data, the clock (staleness) or its definition or targets."""
+
+    ingestion = "ingestion"
+    time = "time"
+    definition = "definition"
+
+
 class StatusEventPublic(PublicModel):
     id: int
     kpi_id: uuid.UUID
@@ -161,4 +170,4 @@ class StatusEventPublic(PublicModel):
     to_status: Status
     value: float | None
     period_start: dt.date | None
-    cause: Literal["ingestion", "time", "definition"]
+    cause: EventCause

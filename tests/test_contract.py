@@ -138,6 +138,11 @@ def test_documented_success_headers() -> None:
     document = _platform_document()
     created = document["paths"]["/v1/api-keys"]["post"]["responses"]["201"]
     assert created["headers"]["Location"]["required"] is True
+    kpi = document["paths"]["/v1/kpis/{id_or_key}"]
+    assert set(document["paths"]["/v1/kpis"]["post"]["responses"]["201"]["headers"]) == {"ETag", "Location"}
+    for method, status in (("get", "200"), ("get", "304"), ("patch", "200"), ("delete", "200")):
+        assert kpi[method]["responses"][status]["headers"]["ETag"]["required"] is True, (method, status)
+    assert kpi["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/KpiPublic")
 
 
 # ---------------------------------------------------------------- the live platform

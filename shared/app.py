@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Security
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 from shared.auth import TokenVerifier, authenticate, internal_token_authenticator, internal_token_secret
 from shared.db import Database
 from shared.embedded_postgres import resolve_database_url
-from shared.errors import install_problem_handlers, problem_responses
+from shared.errors import FieldError, Problem, UnprocessableContent, install_problem_handlers, problem_responses
 from shared.health import health_router
 from shared.limits import BodyLimitMiddleware
 from shared.observability import RequestIdMiddleware, configure_logging
@@ -44,9 +44,34 @@ async def open_database(settings: Settings, service: str) -> Database:
     return Database(url, settings, application_name=f"pilotage-{service}")
 
 
-def _document_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
-    """Add models to ``components/schemas`` that routes reference by hand (bodies a route parses
-    itself, for speed, but documents for generated clients)."""
+async def refuse_nul_parameters(request: Request) -> None:
+    """PostgreSQL cannot store or compare text holding a NUL character: refuse it in any query or
+    path parameter with a 422 naming the parameter (bodies are checked by their models)."""
+    errors = [
+        FieldError(location=location, parameter=name, message="Contains a NUL character.", code="nul_character")
+        for location, items in (("path", request.path_params.items()), ("query", request.query_params.multi_items()))
+        for name, value in items
+        if isinstance(value, str) and "\x00" in value
+    ]
+    if errors:
+        raise UnprocessableContent("A parameter contains a NUL character.", errors=errors)
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without the ``null`` FastAPI writes for an optional one: a parameter is
+    absent or a string, never JSON null (and clients and fuzzers would otherwise send ``null``)."""
+    alternatives = schema.get("anyOf")
+    if not isinstance(alternatives, list) or {"type": "null"} not in alternatives:
+        return schema
+    rest = [a for a in alternatives if a != {"type": "null"}]
+    others = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest[0], **others} if len(rest) == 1 else {**others, "anyOf": rest}
+
+
+def _finish_document(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Add models to ``components/schemas`` that routes reference by hand: the problem details every
+    error response names, and bodies a route parses itself, for speed, but documents for clients.
+    And say of optional parameters that they may be left out, not that they may be null."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -56,6 +81,11 @@ def _document_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
                 [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
             )
             spec.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    for parameter in operation.get("parameters", ()):
+                        if "schema" in parameter:
+                            parameter["schema"] = _without_null(parameter["schema"])
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -113,8 +143,7 @@ def create_app(
         responses=problem_responses(400, 413, 422, 500),
         openapi_url="/openapi.json",
     )
-    if extra_schemas:
-        _document_schemas(app, extra_schemas)
+    _finish_document(app, [Problem, *extra_schemas])
     app.state.settings = settings
     app.state.service = service
     app.state.readiness_checks = {}
@@ -123,7 +152,7 @@ def create_app(
     for router in routers:
         app.include_router(
             router,
-            dependencies=[Security(security), Depends(authenticate)],
+            dependencies=[Security(security), Depends(authenticate), Depends(refuse_nul_parameters)],
             responses=problem_responses(401, 403, 503),
         )
     for cls, options in middleware:

@@ -13,11 +13,13 @@ in ``source``); the typed clients of :mod:`shared.clients` raise them, and docum
 
 from __future__ import annotations
 
+import copy
 import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 from http import HTTPStatus
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import asyncpg
 import orjson
@@ -36,12 +38,22 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:pilotage:problem:"
 
 
+class ErrorLocation(StrEnum):
+    """Where a refused value was: the body (then a JSON pointer says where in it) or a parameter."""
+
+    body = "body"
+    query = "query"
+    path = "path"
+    header = "header"
+    cookie = "cookie"
+
+
 class FieldError(BaseModel):
     """One reason a request was refused, located by a JSON pointer into the body or by parameter."""
 
     model_config = ConfigDict(extra="forbid")
 
-    location: Literal["body", "query", "path", "header", "cookie"] = "body"
+    location: ErrorLocation = ErrorLocation.body
     pointer: str | None = Field(
         default=None, description="JSON pointer (RFC 6901) into the request body, e.g. `/points/17/ts`."
     )
@@ -449,9 +461,47 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unhandled)
 
 
-PROBLEM_RESPONSE_DOC: dict[str, Any] = {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
+# ---------------------------------------------------------------- OpenAPI documentation
+
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"  # ``create_app`` puts Problem in every document
+
+_SECONDS = {"type": "integer", "minimum": 0}
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {"description": "Version of the resource, for `If-Match`.", "schema": {"type": "string"}},
+    "Location": {"description": "Path of the created resource.", "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before retrying.", "schema": _SECONDS},
+    "WWW-Authenticate": {"description": "The scheme to authenticate with: `Bearer`.", "schema": {"type": "string"}},
+    "RateLimit-Limit": {"description": "Requests per second allowed to this API key.", "schema": _SECONDS},
+    "RateLimit-Remaining": {"description": "Requests left now: 0 when refused.", "schema": _SECONDS},
+    "RateLimit-Reset": {"description": "Seconds until the full burst is available again.", "schema": _SECONDS},
+}
+# Headers that always come with a problem of that status (``required``) or may (not).
+_PROBLEM_HEADERS: dict[int, dict[str, bool]] = {
+    401: {"WWW-Authenticate": True},
+    429: {"Retry-After": True, "RateLimit-Limit": True, "RateLimit-Remaining": True, "RateLimit-Reset": True},
+    503: {"Retry-After": False},
+}
+
+
+def response_headers(*names: str, required: bool = True) -> dict[str, dict[str, Any]]:
+    """OpenAPI ``headers`` of a response carrying ``names`` (keys of :data:`RESPONSE_HEADERS`)."""
+    return {name: {**copy.deepcopy(RESPONSE_HEADERS[name]), "required": required} for name in names}
+
+
+def problem_response_object(status: int) -> dict[str, Any]:
+    """The OpenAPI response object of a problem+json answer with ``status``, with its headers."""
+    response: dict[str, Any] = {
+        "description": status_title(status),
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+    }
+    headers = _PROBLEM_HEADERS.get(status)
+    if headers:
+        response["headers"] = {
+            name: {**copy.deepcopy(RESPONSE_HEADERS[name]), "required": required} for name, required in headers.items()
+        }
+    return response
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries documenting problem+json for the given statuses."""
-    return {status: {**PROBLEM_RESPONSE_DOC, "description": status_title(status)} for status in statuses}
+    """OpenAPI ``responses`` entries documenting problem+json (and its headers) for the given statuses."""
+    return {status: problem_response_object(status) for status in statuses}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -30,15 +31,31 @@ class Health(BaseModel):
     service: str
 
 
+class CheckStatus(StrEnum):
+    ok = "ok"
+    failing = "failing"
+
+
+class ReadinessStatus(StrEnum):
+    ready = "ready"
+    not_ready = "not_ready"
+
+
 class CheckResult(BaseModel):
-    status: Literal["ok", "failing"]
+    status: CheckStatus
     detail: str | None = None
+
+
+class CircuitState(StrEnum):
+    closed = "closed"
+    open = "open"
+    half_open = "half_open"
 
 
 class BreakerState(BaseModel):
     """The circuit breaker in front of one dependency."""
 
-    state: Literal["closed", "open", "half_open"] = Field(
+    state: CircuitState = Field(
         description="`open`: calls are answered 503 without reaching it; `half_open`: the next call is a probe."
     )
     failures: int = Field(description="Consecutive failures counted while closed.")
@@ -49,7 +66,7 @@ BreakerReport = Callable[[], BreakerState]
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not_ready"]
+    status: ReadinessStatus
     service: str
     checks: dict[str, CheckResult]
     dependencies: dict[str, BreakerState] = Field(

@@ -71,15 +71,40 @@ def _invalid_cursor() -> BadRequest:
     )
 
 
-def _decoder(column: Mapped[Any]) -> Callable[[Any], Any]:
-    python_type: type[Any] = cast(InstrumentedAttribute[Any], column).type.python_type
+_INT64 = range(-(2**63), 2**63)
+
+
+def _decode_value(python_type: type[Any], value: Any) -> Any:
+    """``value`` as ``encode_cursor`` wrote a value of ``python_type``, or ``ValueError``: a cursor is
+    only ever what this API issued, so anything else, however close, is refused before it reaches
+    the database (where a naive time, an out-of-range number or a NUL would fail as a 500)."""
+    if python_type is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in _INT64:
+            raise ValueError("not a 64-bit integer")
+        return value
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("not a string")
+    if python_type is str:
+        return value
     if python_type is uuid.UUID:
-        return uuid.UUID
+        return uuid.UUID(value)
     if python_type is dt.datetime:
-        return dt.datetime.fromisoformat
+        moment = dt.datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("not an aware timestamp")
+        return moment.astimezone(dt.UTC)
     if python_type is dt.date:
-        return dt.date.fromisoformat
-    return python_type
+        return dt.date.fromisoformat(value)
+    raise ValueError(f"no cursor holds a {python_type.__name__}")
+
+
+def decode_typed(cursor: str, types: Sequence[type[Any]]) -> list[Any]:
+    """The values of a cursor holding one value of each of ``types`` (400 for anything else)."""
+    values = decode_values(cursor, len(types))
+    try:
+        return [_decode_value(t, v) for t, v in zip(types, values, strict=True)]
+    except (ValueError, TypeError, OverflowError):
+        raise _invalid_cursor() from None
 
 
 def decode_values(cursor: str, count: int) -> list[Any]:
@@ -94,11 +119,7 @@ def decode_values(cursor: str, count: int) -> list[Any]:
 
 
 def decode_cursor(cursor: str, columns: Sequence[Mapped[Any]]) -> list[Any]:
-    values = decode_values(cursor, len(columns))
-    try:
-        return [_decoder(col)(v) for col, v in zip(columns, values, strict=True)]
-    except (ValueError, TypeError):
-        raise _invalid_cursor() from None
+    return decode_typed(cursor, [cast(InstrumentedAttribute[Any], c).type.python_type for c in columns])
 
 
 async def paginate(

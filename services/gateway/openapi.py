@@ -3,7 +3,9 @@
 The gateway's own document is merged with each service's (fetched over HTTP, cached briefly): the
 paths the gateway forwards to that service, their component schemas, and the gateway's bearer
 scheme in place of the services' internal token. A schema name two services use differently is
-prefixed with the service's name. A service that does not answer is listed under
+prefixed with the service's name. Every authenticated operation, the gateway's own and each forwarded
+one, documents what the gateway itself may answer before or instead of the service: 401, 403, 429
+(with ``Retry-After``), 503 and 504, as problem+json. A service that does not answer is listed under
 ``x-pilotage-unavailable`` and the document is served without its paths.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 import orjson
 
 from services.gateway.proxy import RouteTable, Upstream, UpstreamPool
+from shared.errors import problem_response_object
 
 logger = logging.getLogger("pilotage.gateway.openapi")
 
@@ -27,6 +30,10 @@ FETCH_TIMEOUT = 5.0
 FRESH_SECONDS = 60.0  # a complete document
 RETRY_SECONDS = 5.0  # a document missing a service
 _REF_PREFIX = "#/components/schemas/"
+# What the gateway answers on any authenticated route: bad key, missing scope (the service's 403 is
+# passed through), rate limit, service or database down, service too slow.
+GATEWAY_STATUSES = (401, 403, 429, 503, 504)
+_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
 def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -64,7 +71,19 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], routes: Rou
                 else operation
                 for method, operation in operations.items()
             }
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in _METHODS and operation.get("security"):
+                _document_gateway_answers(operation)
     return merged
+
+
+def _document_gateway_answers(operation: dict[str, Any]) -> None:
+    """The gateway's own answers, in place of what a service documented for the same status (the
+    gateway's 401 and 429 carry headers a service's do not; their body is the same problem)."""
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status in GATEWAY_STATUSES:
+        responses[str(status)] = problem_response_object(status)
 
 
 class PlatformDocument:

@@ -13,11 +13,11 @@ from services.gateway.runtime import GatewayRuntime
 from services.gateway.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, AuditEventPublic
 from shared.auth import Principal, RequireScope, Scope
 from shared.db import SessionDep
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound, problem_responses, response_headers
 from shared.pagination import Page, PageParams, paginate
 from shared.schemas import Rfc3339
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 429))
 Admin = Annotated[Principal, RequireScope(Scope.admin)]
 KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{8,16}$", description="The key's id (`pk_<id>_...`).")]
 
@@ -32,6 +32,7 @@ def _runtime(request: Request) -> GatewayRuntime:
     tags=["api-keys"],
     status_code=status.HTTP_201_CREATED,
     response_model=ApiKeyCreated,
+    responses={201: {"description": "The key, with its secret (shown once).", "headers": response_headers("Location")}},
     summary="Create an API key; its secret is returned once.",
 )
 async def create_api_key(body: ApiKeyCreate, session: SessionDep, admin: Admin, response: Response) -> ApiKeyCreated:

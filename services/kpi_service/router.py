@@ -28,7 +28,7 @@ from shared.auth import Principal, RequireScope, Scope
 from shared.concurrency import ConditionalRead, IfMatch, ResponseETag
 from shared.contracts.kpi import Bucket, Domain, Status
 from shared.db import SessionDep, database_from
-from shared.errors import problem_responses
+from shared.errors import problem_responses, response_headers
 from shared.idempotency import Idempotency
 from shared.pagination import Page, PageParams
 from shared.schemas import Rfc3339
@@ -68,7 +68,7 @@ async def list_kpis(
     "/kpis",
     status_code=status.HTTP_201_CREATED,
     response_model=KpiPublic,
-    responses=problem_responses(409),
+    responses={201: {"headers": response_headers("ETag", "Location")}, **problem_responses(409)},
     summary="Create a KPI definition (retry safely with Idempotency-Key).",
 )
 async def create_kpi(
@@ -77,7 +77,16 @@ async def create_kpi(
     return (await service.create_kpi(session, body, idempotency)).send(response)
 
 
-@router.get("/kpis/{id_or_key}", response_model=KpiPublic, responses=problem_responses(404), summary="One KPI.")
+@router.get(
+    "/kpis/{id_or_key}",
+    response_model=KpiPublic,
+    responses={
+        200: {"headers": response_headers("ETag")},
+        304: {"description": "The `If-None-Match` ETag is still current.", "headers": response_headers("ETag")},
+        **problem_responses(404),
+    },
+    summary="One KPI.",
+)
 async def get_kpi(
     id_or_key: IdOrKey, session: SessionDep, conditional: ConditionalRead, _: Reader
 ) -> KpiPublic | Response:
@@ -88,7 +97,7 @@ async def get_kpi(
 @router.patch(
     "/kpis/{id_or_key}",
     response_model=KpiPublic,
-    responses=problem_responses(404, 412, 428),
+    responses={200: {"headers": response_headers("ETag")}, **problem_responses(404, 412, 428)},
     summary="Change a KPI definition (If-Match required; the key never changes).",
 )
 async def update_kpi(
@@ -109,7 +118,11 @@ async def update_kpi(
     status_code=status.HTTP_204_NO_CONTENT,
     response_model=None,
     responses={
-        200: {"model": KpiPublic, "description": "The KPI had measurements: it is archived, not deleted."},
+        200: {
+            "model": KpiPublic,
+            "description": "The KPI had measurements: it is archived, not deleted.",
+            "headers": response_headers("ETag"),
+        },
         **problem_responses(404, 412, 428),
     },
     summary="Delete a KPI, or archive it when it has measurements (they are never destroyed).",

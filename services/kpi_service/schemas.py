@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal, Self
+from enum import StrEnum
+from typing import Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -55,7 +56,8 @@ __all__ = [
 
 
 class KpiUpdate(StrictModel):
-    """Only the fields given change; `null` clears `owner_org_unit_id` or `thresholds`."""
+    """Only the fields given change; `null` clears `owner_org_unit_id` or `thresholds` (and is refused
+    for every other field: an empty `description` is `""`)."""
 
     key: str | None = Field(default=None, description="Cannot change: present only to say so clearly.")
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -77,7 +79,7 @@ class KpiUpdate(StrictModel):
             raise ValueError("the key of a KPI cannot change after creation")
         return value
 
-    @field_validator("name", "unit", "domain", "direction", "aggregation", "cadence", "tags", "archived")
+    @field_validator("name", "description", "unit", "domain", "direction", "aggregation", "cadence", "tags", "archived")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -151,6 +153,14 @@ class Series(BaseModel):
     buckets: list[SeriesBucket]
 
 
+class EventCause(StrEnum):
+    """What changed a KPI's status: new data, the clock (staleness) or its definition or targets."""
+
+    ingestion = "ingestion"
+    time = "time"
+    definition = "definition"
+
+
 class StatusEventPublic(PublicModel):
     id: int
     kpi_id: uuid.UUID
@@ -160,4 +170,4 @@ class StatusEventPublic(PublicModel):
     to_status: Status
     value: float | None
     period_start: dt.date | None
-    cause: Literal["ingestion", "time", "definition"]
+    cause: EventCause

@@ -54,10 +54,11 @@ from services.kpi_service.status import (
 from shared.concurrency import etag, require_if_match
 from shared.contracts.kpi import Aggregation, Bucket, Cadence, Direction, Domain, Status, ThresholdMode
 from shared.db import Database
-from shared.errors import BadRequest, Conflict, FieldError, NotFound, UnprocessableContent
+from shared.errors import Conflict, FieldError, NotFound, UnprocessableContent
 from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
-from shared.pagination import Page, PageRequest, decode_values, encode_cursor
+from shared.pagination import Page, PageRequest, decode_typed, encode_cursor
+from shared.schemas import time_zone
 
 logger = logging.getLogger("pilotage.kpi")
 
@@ -504,17 +505,7 @@ async def list_measurements(
     as_of: dt.datetime | None,
 ) -> Page[MeasurementPublic]:
     kpi = await get_kpi(session, id_or_key)
-    after = None
-    if page.cursor is not None:
-        try:
-            after = dt.datetime.fromisoformat(str(decode_values(page.cursor, 1)[0]))
-        except ValueError:
-            raise BadRequest(
-                "The cursor is not one this API issued.",
-                errors=[
-                    FieldError(location="query", parameter="cursor", message="Invalid cursor.", code="invalid_cursor")
-                ],
-            ) from None
+    after = decode_typed(page.cursor, [dt.datetime])[0] if page.cursor is not None else None
     connection = await repository.driver(session)
     rows = await repository.measurements_page(connection, kpi.id, start, end, as_of, after, page.limit + 1)
     items = [MeasurementPublic(ts=r["ts"], value=r["value"]) for r in rows[: page.limit]]
@@ -526,7 +517,7 @@ def _zone(name: str | None, settings: KpiSettings) -> ZoneInfo:
     if name is None:
         return settings.zone
     try:
-        return ZoneInfo(name)
+        return time_zone(name)  # only names PostgreSQL knows too
     except (ZoneInfoNotFoundError, ValueError):
         raise UnprocessableContent(
             f"Unknown time zone {name!r}.",

@@ -70,7 +70,7 @@ from shared.errors import (
     DependencyUnavailable,
     Problem,
 )
-from shared.health import BreakerState
+from shared.health import BreakerState, CircuitState
 from shared.http_client import create_service_client, keyed_create_retry_policy
 from shared.pagination import MAX_LIMIT, Page
 from shared.settings import Settings
@@ -116,12 +116,16 @@ class Breaker:
     def state(self) -> BreakerState:
         context = self._circuit.context if self._circuit is not None else None
         if context is None or context.state == "closed":
-            return BreakerState(state="closed", failures=(context.failure_count or 0) if context else 0, retry_in=None)
+            return BreakerState(
+                state=CircuitState.closed, failures=(context.failure_count or 0) if context else 0, retry_in=None
+            )
         if context.state == "half-opened":
-            return BreakerState(state="half_open", failures=0, retry_in=None)
+            return BreakerState(state=CircuitState.half_open, failures=0, retry_in=None)
         retry_in = self.retry_in()
         # Past its pause, an open breaker lets the next call through as a probe.
-        return BreakerState(state="open" if retry_in > 0 else "half_open", failures=0, retry_in=round(retry_in, 3))
+        return BreakerState(
+            state=CircuitState.open if retry_in > 0 else CircuitState.half_open, failures=0, retry_in=round(retry_in, 3)
+        )
 
 
 class ServiceClient:

@@ -10,6 +10,7 @@ wrong method, malformed JSON, unhandled exceptions), into ``application/problem+
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +32,9 @@ logger = logging.getLogger("pilotage.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:pilotage:problem:"
+# A problem lists at most this many field errors, and says how many there were in all: a request
+# with a million bad fields must not cost a million error objects and a body forty times its size.
+MAX_REPORTED_ERRORS = 100
 
 
 class FieldError(BaseModel):
@@ -57,6 +61,10 @@ class Problem(BaseModel):
     instance: str | None = None
     request_id: str | None = None
     errors: list[FieldError] | None = None
+    truncated: bool | None = Field(
+        default=None, description=f"True when `errors` lists only the first {MAX_REPORTED_ERRORS} errors found."
+    )
+    error_count: int | None = Field(default=None, description="How many errors were found in all, when truncated.")
 
 
 class ProblemResponse(Response):
@@ -77,10 +85,13 @@ class ProblemError(StarletteHTTPException):
         detail: str | None = None,
         *,
         errors: Sequence[FieldError] | None = None,
+        error_count: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        """``error_count``: how many errors were found, when ``errors`` holds only the first ones."""
         super().__init__(self.status, detail, dict(headers) if headers else None)
         self.errors = list(errors) if errors else None
+        self.error_count = error_count
 
     @property
     def title(self) -> str:
@@ -166,6 +177,7 @@ def problem_body(
     slug: str | None = None,
     title: str | None = None,
     errors: Iterable[FieldError] | None = None,
+    error_count: int | None = None,
     instance: str | None = None,
 ) -> dict[str, Any]:
     from shared.observability import current_request_id  # late: observability imports errors
@@ -183,7 +195,12 @@ def problem_body(
     if request_id:
         body["request_id"] = request_id
     if errors is not None:
-        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
+        listed = list(itertools.islice(errors, MAX_REPORTED_ERRORS + 1))
+        total = max(error_count or 0, len(listed))
+        body["errors"] = [e.model_dump(exclude_none=True) for e in listed[:MAX_REPORTED_ERRORS]]
+        if total > len(body["errors"]):
+            body["truncated"] = True
+            body["error_count"] = total
     return body
 
 
@@ -193,12 +210,13 @@ def problem_response(
     *,
     slug: str | None = None,
     errors: Iterable[FieldError] | None = None,
+    error_count: int | None = None,
     headers: Mapping[str, str] | None = None,
     instance: str | None = None,
 ) -> ProblemResponse:
     """A problem+json response, usable as an ASGI app by pure-ASGI middleware too."""
     return ProblemResponse(
-        problem_body(status, detail, slug=slug, errors=errors, instance=instance),
+        problem_body(status, detail, slug=slug, errors=errors, error_count=error_count, instance=instance),
         status_code=status,
         headers=dict(headers) if headers else None,
     )
@@ -240,7 +258,14 @@ def _request_instance(request: Request) -> str:
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
     return ProblemResponse(
-        problem_body(exc.status, exc.detail, slug=exc.slug, errors=exc.errors, instance=_request_instance(request)),
+        problem_body(
+            exc.status,
+            exc.detail,
+            slug=exc.slug,
+            errors=exc.errors,
+            error_count=exc.error_count,
+            instance=_request_instance(request),
+        ),
         status_code=exc.status,
         headers=exc.headers,
     )
@@ -277,7 +302,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         422,
         "The request is not valid; see `errors` for each field.",
         slug=UnprocessableContent.slug,
-        errors=field_errors_from_validation(raw),
+        # pydantic has found every error already; only the reported ones are translated.
+        errors=field_errors_from_validation(raw[:MAX_REPORTED_ERRORS]),
+        error_count=len(raw),
         instance=_request_instance(request),
     )
 

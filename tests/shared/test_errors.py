@@ -10,7 +10,7 @@ import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from shared.errors import Conflict, FieldError, UnprocessableContent
+from shared.errors import MAX_REPORTED_ERRORS, Conflict, FieldError, UnprocessableContent
 from shared.schemas import StrictModel
 from shared.settings import Settings
 from tests.probe import HEADERS, probe_app
@@ -97,6 +97,19 @@ async def test_unknown_body_fields_are_rejected(client: httpx.AsyncClient) -> No
             "code": "extra_forbidden",
         }
     ]
+
+
+async def test_a_flood_of_errors_is_cut_at_the_limit_and_counted(client: httpx.AsyncClient) -> None:
+    bad = MAX_REPORTED_ERRORS + 50  # each point a number, not an object
+    response = await client.post("/v1/batches", json={"points": [0] * bad})
+    body = assert_problem(response, 422)
+    assert len(body["errors"]) == MAX_REPORTED_ERRORS  # type: ignore[arg-type]
+    assert body["errors"][-1]["pointer"] == f"/points/{MAX_REPORTED_ERRORS - 1}"  # type: ignore[index]
+    assert body["truncated"] is True
+    assert body["error_count"] == bad
+    few = assert_problem(await client.post("/v1/batches", json={"points": [], "extra": 1}), 422)
+    assert "truncated" not in few
+    assert "error_count" not in few
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])

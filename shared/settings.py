@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr
+from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,7 +22,8 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PILOTAGE_", extra="ignore", frozen=True)
+    # An empty variable means unset (compose passes `${NAME:-}` as ""): the default applies.
+    model_config = SettingsConfigDict(env_prefix="PILOTAGE_", extra="ignore", frozen=True, env_ignore_empty=True)
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str | None = Field(
@@ -71,6 +72,15 @@ class Settings(BaseSettings):
     key_cache_seconds: PositiveFloat = 1.0
     audit_flush_seconds: PositiveFloat = 0.5
     cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator(
+        "database_url", "strategy_url", "kpi_url", "talent_url", "internal_token_secret", "bootstrap_admin_key",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """The same for values given in code: an empty URL or secret is no URL or secret."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @cached_property
     def service_urls(self) -> dict[str, str]:

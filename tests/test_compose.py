@@ -112,21 +112,24 @@ def _settings_classes(service: str) -> list[type[Settings]]:
     return [Settings, *own]
 
 
-def _env_names(settings_class: type[Settings]) -> set[str]:
-    """Every variable name the settings class reads, derived from its fields and aliases."""
+def _env_names_of(settings_class: type[Settings], field_name: str) -> set[str]:
+    """The variable names one field of the settings class reads, derived from its name and aliases."""
     prefix = settings_class.model_config.get("env_prefix", "")
-    names: set[str] = set()
-    for field_name, field in settings_class.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(choice for choice in alias.choices if isinstance(choice, str))
-        elif isinstance(alias, str):
-            names.add(alias)
-        elif isinstance(alias, AliasPath):
-            names.add(str(alias.path[0]))
-        else:
-            names.add(f"{prefix}{field_name}")
+    alias = settings_class.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        names = {choice for choice in alias.choices if isinstance(choice, str)}
+    elif isinstance(alias, str):
+        names = {alias}
+    elif isinstance(alias, AliasPath):
+        names = {str(alias.path[0])}
+    else:
+        names = {f"{prefix}{field_name}"}
     return {name.upper() for name in names}
+
+
+def _env_names(settings_class: type[Settings]) -> set[str]:
+    """Every variable name the settings class reads."""
+    return set().union(*(_env_names_of(settings_class, name) for name in settings_class.model_fields))
 
 
 def _read_by_settings(name: str) -> bool:
@@ -186,6 +189,26 @@ def test_the_settings_accept_the_environment(service: str, clean_environment: py
         assert settings.database_url == environment["DATABASE_URL"]
         assert settings.env == "production"
         assert internal_token_secret(settings) == SECRET  # start-up accepts it
+
+
+@pytest.mark.parametrize("service", [MIGRATE, *APP_SERVICES])
+def test_a_variable_compose_passes_empty_is_unset(service: str, clean_environment: pytest.MonkeyPatch) -> None:
+    host = {"PILOTAGE_INTERNAL_TOKEN_SECRET": SECRET}  # every optional variable left out on the host
+    environment = {name: _interpolate(value, host) for name, value in _environment(_service(service)).items()}
+    for name, value in environment.items():
+        clean_environment.setenv(name, value)
+    for settings_class in _settings_classes(service):
+        settings = settings_class()
+        defaults = settings_class.model_construct()
+        for field in settings_class.model_fields:
+            if any(environment.get(name) == "" for name in _env_names_of(settings_class, field)):
+                assert getattr(settings, field) == getattr(defaults, field), field
+    if service == GATEWAY:
+        assert environment["PILOTAGE_BOOTSTRAP_ADMIN_KEY"] == ""
+        assert _settings_classes(GATEWAY)[-1]().bootstrap_admin_key is None
+    given_in_code = Settings(bootstrap_admin_key="", internal_token_secret=" ", kpi_url="", database_url="")
+    assert (given_in_code.bootstrap_admin_key, given_in_code.internal_token_secret) == (None, None)
+    assert (given_in_code.kpi_url, given_in_code.database_url) == (None, None)
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)

@@ -63,6 +63,8 @@ class Database:
             # 503, and SQLAlchemy then discards the pool, so the next requests reconnect.
             pool_recycle=1800,
             pool_timeout=settings.db_connect_timeout,
+            # An error's text must not carry the statement's values (a key's hash, a salary) into a log.
+            hide_parameters=True,
         )
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_size = settings.db_read_pool_size

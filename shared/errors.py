@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar, Literal
@@ -22,7 +23,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -354,6 +355,70 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _CONNECTION_LOST) or isinstance(cause, _CONNECTION_LOST)
 
 
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Errors whose text may quote a statement's parameters or the values of a row."""
+    return isinstance(exc, (StatementError, *_DRIVER_ERRORS))
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """What may be logged of a database error: its kind, SQLSTATE, the names of the table and
+    constraint it concerns and the first words of its statement. Never its parameters, nor its
+    message and detail, where PostgreSQL quotes values (``Failing row contains (...)``)."""
+    orig = getattr(exc, "orig", None)
+    candidates = (exc, orig, getattr(orig, "__cause__", None))
+    driver = next((c for c in candidates if isinstance(c, _DRIVER_ERRORS)), None)
+    parts = [type(driver or exc).__name__, f"SQLSTATE {_sqlstate(exc) or 'unknown'}"]
+    for name in ("table_name", "constraint_name"):
+        value = getattr(driver, name, None)
+        if isinstance(value, str) and value:
+            parts.append(f"{name.removesuffix('_name')} {value}")
+    statement = getattr(exc, "statement", None)
+    if isinstance(statement, str) and statement.strip():
+        parts.append(f"statement {' '.join(statement.split()[:3])} …")
+    return ", ".join(parts)
+
+
+def loggable_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback, causes included, where every database error is told by
+    :func:`describe_database_error` instead of its own text."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    parts: list[str] = []
+    for error in reversed(chain):
+        if parts:
+            parts.append("\nThe above exception led to the following one:\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(error.__traceback__))
+        if is_database_error(error):
+            parts.append(f"{type(error).__module__}.{type(error).__qualname__}: {describe_database_error(error)}\n")
+        else:
+            parts.extend(traceback.format_exception_only(error))
+    return "".join(parts).rstrip("\n")
+
+
+class DatabaseErrorRedaction(logging.Filter):
+    """Keeps the values out of every log record that carries a database error, whoever logs it: the
+    traceback is rendered by :func:`loggable_traceback`, an error given as an argument by its
+    description."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = loggable_traceback(record.exc_info[1])
+            record.exc_info = None
+        if isinstance(record.args, tuple) and any(isinstance(a, BaseException) for a in record.args):
+            record.args = tuple(
+                describe_database_error(a) if isinstance(a, BaseException) and is_database_error(a) else a
+                for a in record.args
+            )
+        return True
+
+
 def unavailable_response(instance: str | None = None) -> ProblemResponse:
     return problem_response(
         503, "The database is unavailable; retry shortly.", headers={"Retry-After": "2"}, instance=instance
@@ -362,7 +427,7 @@ def unavailable_response(instance: str | None = None) -> ProblemResponse:
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     if database_unavailable(exc):
-        logger.warning("database unavailable: %r", exc)
+        logger.warning("database unavailable: %s", describe_database_error(exc))
         return unavailable_response(_request_instance(request))
     state = _sqlstate(exc)
     if state in _CONFLICT_STATES:
@@ -384,7 +449,8 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
 async def _on_unhandled(request: Request, exc: Exception) -> Response:
     from shared.observability import REQUEST_ID_HEADER, current_request_id
 
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # Not exc_info: the text of a database error met on the way may quote parameters and row values.
+    logger.error("unhandled error on %s %s\n%s", request.method, request.url.path, loggable_traceback(exc))
     request_id = current_request_id()
     return problem_response(
         500,

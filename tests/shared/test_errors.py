@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 
-from shared.errors import MAX_REPORTED_ERRORS, Conflict, FieldError, UnprocessableContent
+from shared.errors import MAX_REPORTED_ERRORS, Conflict, DatabaseErrorRedaction, FieldError, UnprocessableContent
 from shared.schemas import StrictModel
 from shared.settings import Settings
 from tests.probe import HEADERS, probe_app
@@ -228,3 +231,62 @@ async def test_database_errors_are_answered_by_whose_fault_they_are(error: Excep
     assert response.headers["content-type"] == "application/problem+json"
     if status == 503:
         assert response.headers["retry-after"] == "2"
+
+
+def _failing_app(error: Exception) -> FastAPI:
+    failing = APIRouter(prefix="/v1", tags=["probe"])
+
+    @failing.get("/fails", response_model=Count)
+    async def fails() -> Count:
+        raise error
+
+    return probe_app([failing])
+
+
+async def test_a_database_error_is_logged_by_its_sqlstate_never_with_its_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    driver_error = asyncpg.UndefinedTableError('relation "gateway.api_keyz" does not exist: s3cr3t-message')
+    wrapped = DBAPIError(
+        "INSERT INTO gateway.api_keys (id, secret_hash) VALUES ($1::VARCHAR, $2::VARCHAR)",
+        ("k1", "s3cr3t-parameter"),
+        driver_error,
+    )
+    later = RuntimeError("while writing")
+    later.__cause__ = wrapped  # a database error met on the way is hidden too
+    for error in (wrapped, driver_error, later):
+        transport = httpx.ASGITransport(app=_failing_app(error), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=HEADERS) as client:
+            caplog.clear()
+            response = await client.get("/v1/fails")
+        assert response.status_code == 500
+        assert "s3cr3t" not in caplog.text, error
+        assert "42P01" in caplog.text
+        assert "UndefinedTableError" in caplog.text
+        assert "fails" in caplog.text, "the traceback is kept: it says where"
+    assert "INSERT INTO gateway.api_keys" in caplog.text  # the statement's first words, not its values
+
+
+def test_the_log_filter_keeps_database_values_out_whoever_logs_them() -> None:
+    driver_error = asyncpg.CheckViolationError("new row violates check constraint: s3cr3t-message")
+    wrapped = DBAPIError("UPDATE talent.salaries SET amount=$1", (123456.0, "s3cr3t-parameter"), driver_error)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(DatabaseErrorRedaction())
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise wrapped
+        except DBAPIError:
+            logger.exception("a batch was refused")
+        logger.warning("could not store it yet (%r); retrying", wrapped)
+        logger.warning("plain values pass: %r", ValueError("kept"))
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "s3cr3t" not in text
+    assert "123456" not in text
+    assert text.count("CheckViolationError, SQLSTATE 23514") == 2
+    assert "statement UPDATE talent.salaries SET …" in text
+    assert "ValueError('kept')" in text

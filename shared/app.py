@@ -128,6 +128,8 @@ def create_app(
         )
     for cls, options in middleware:
         app.add_middleware(cls, **options)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, read_timeout=settings.body_read_timeout_seconds
+    )
     app.add_middleware(RequestIdMiddleware)
     return app

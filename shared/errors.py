@@ -127,6 +127,11 @@ class NotFound(ProblemError):
     slug = "not-found"
 
 
+class RequestTimeout(ProblemError):
+    status = 408
+    slug = "request-timeout"
+
+
 class Conflict(ProblemError):
     status = 409
     slug = "conflict"

@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     telemetry: bool = Field(default=False, description="FastAPI's OpenTelemetry spans, metrics and logs.")
     access_log: bool = False
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
+    body_read_timeout_seconds: PositiveFloat = Field(
+        default=15.0, description="Time a client has to send a whole request body, from its first read (408 beyond)."
+    )
+
+    # The HTTP server of every process (shared/serving.py); a client gets no unbounded share of it.
+    header_read_timeout_seconds: PositiveFloat = Field(
+        default=5.0, description="Time a client has to send a request's headers (408 and closed beyond)."
+    )
+    max_header_bytes: PositiveInt = Field(default=32 * 1024, description="Request line and headers (431 above).")
+    keep_alive_timeout_seconds: PositiveInt = Field(default=5, description="An idle connection is closed after it.")
+    max_connections: PositiveInt = Field(
+        default=500, description="Open connections (or requests) per process before new requests get 503."
+    )
+    listen_backlog: PositiveInt = Field(default=1024, description="Connections the kernel queues before accept.")
+    graceful_shutdown_seconds: PositiveInt = Field(default=15, description="In-flight requests get this long to end.")
 
     # Connections are kept, not churned: a pool at least as large as the concurrency a process sees,
     # and no overflow (overflow connections are closed as soon as they are returned).
@@ -69,6 +84,9 @@ class Settings(BaseSettings):
     bootstrap_admin_key: SecretStr | None = None
     rate_limit_per_second: PositiveFloat = 100.0
     rate_limit_burst: PositiveInt = 200
+    max_inflight_per_key: PositiveInt = Field(
+        default=64, description="Requests of one API key the gateway handles at once (429 beyond)."
+    )
     key_cache_seconds: PositiveFloat = 1.0
     audit_flush_seconds: PositiveFloat = 0.5
     cors_origins: list[str] = Field(default_factory=list)

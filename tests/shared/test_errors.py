@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -161,6 +162,24 @@ async def test_streamed_oversized_body_is_a_413(client: httpx.AsyncClient) -> No
     response = await client.post("/v1/batches", content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in response.request.headers
     assert_problem(response, 413)
+
+
+async def test_a_body_not_sent_in_time_is_a_408_that_closes_the_connection() -> None:
+    slow_app = probe_app([router], Settings(body_read_timeout_seconds=0.3))
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"points": '
+        await asyncio.sleep(1)
+        yield b"[]}"
+
+    transport = httpx.ASGITransport(app=slow_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=HEADERS) as slow_client:
+        response = await slow_client.post("/v1/batches", content=trickle())
+        body = assert_problem(response, 408)
+        assert response.headers["connection"] == "close"
+        assert "0.3 s" in str(body["detail"])
+        fast = await slow_client.post("/v1/batches", json={"points": []})
+        assert fast.status_code == 200, "a body in time is read as before"
 
 
 async def test_body_under_the_limit_passes(client: httpx.AsyncClient) -> None:

@@ -23,8 +23,10 @@ from pydantic import AliasChoices, AliasPath
 from sqlalchemy.engine import make_url
 
 from pilotage.cli import build_parser, cmd_migrate
-from pilotage.supervisor import APPS
+from pilotage.serve import config_for
+from pilotage.supervisor import APPS, serve_command
 from shared.auth import internal_token_secret
+from shared.serving import BoundedHttpToolsProtocol, ServerConfig
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +100,8 @@ def _depends_on(service: dict[str, Any]) -> dict[str, str]:
 
 
 def _app_module(app: str) -> ModuleType:
-    module_name, _, _attribute = _command(_service(app))[1].partition(":")
+    command = _command(_service(app))
+    module_name, _, _attribute = APPS[command[command.index("pilotage.serve") + 1]].partition(":")
     return importlib.import_module(module_name)
 
 
@@ -233,16 +236,36 @@ def test_every_service_uses_the_compose_database(service: str) -> None:
 def test_each_app_runs_its_module_on_its_port(app: str) -> None:
     service = _service(app)
     command = _command(service)
-    assert command[0] == "uvicorn"
-    assert command[1] == APPS[app], "the same application as `pilotage up` runs"
-    module_name, _, attribute = command[1].partition(":")
+    port = _default_port(app)
+    # What `pilotage up` runs, on compose's interface: the same server configuration.
+    assert command == ["python", *serve_command(app, "0.0.0.0", port)]
+    module_name, _, attribute = APPS[app].partition(":")
     module = importlib.import_module(module_name)
     assert isinstance(getattr(module, attribute, None), FastAPI)
     assert _option(command, "--host") == "0.0.0.0"
-    port = _default_port(app)
     assert _option(command, "--port") == str(port)
     test = _healthcheck_test(service)
     assert re.findall(r"https?://[^'\"\s]+", test) == [f"http://127.0.0.1:{port}/readyz"]
+
+
+@pytest.mark.parametrize("app", APP_SERVICES)
+def test_each_app_runs_with_the_bounded_server(app: str, clean_environment: pytest.MonkeyPatch) -> None:
+    host = {"PILOTAGE_INTERNAL_TOKEN_SECRET": SECRET}
+    for name, value in _environment(_service(app)).items():
+        clean_environment.setenv(name, _interpolate(value, host))
+    command = _command(_service(app))
+    settings = Settings()
+    config = config_for(command[command.index("pilotage.serve") + 1 :], settings)
+    assert config.http is BoundedHttpToolsProtocol
+    assert isinstance(config, ServerConfig)
+    assert config.header_read_timeout == settings.header_read_timeout_seconds
+    assert config.max_header_bytes == settings.max_header_bytes
+    assert config.limit_concurrency == settings.max_connections
+    assert config.timeout_keep_alive == settings.keep_alive_timeout_seconds
+    assert (config.host, config.port, config.app) == ("0.0.0.0", _default_port(app), APPS[app])
+    grace = str(_service(app)["stop_grace_period"])
+    assert config.timeout_graceful_shutdown is not None
+    assert config.timeout_graceful_shutdown < int(grace.removesuffix("s")), "compose must not kill it sooner"
 
 
 def test_the_gateway_is_published_on_its_port() -> None:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     db_read_pool_size: PositiveInt = Field(default=10, description="asyncpg pool of the hot read paths.")
     db_connect_timeout: PositiveFloat = 5.0
     db_statement_timeout_ms: PositiveInt = 30_000
+    readiness_cache_seconds: float = Field(
+        default=1.0, ge=0, description="`/readyz` runs its checks at most once in this time; callers share it."
+    )
 
     upstream_connect_timeout: PositiveFloat = 2.0
     upstream_read_timeout: PositiveFloat = 30.0

@@ -25,6 +25,7 @@ from shared.errors import install_problem_handlers, problem_responses
 from shared.health import health_router
 from shared.limits import BodyLimitMiddleware
 from shared.observability import RequestIdMiddleware, configure_logging
+from shared.scope_gate import ScopeGate
 from shared.settings import Settings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -126,6 +127,7 @@ def create_app(
             dependencies=[Security(security), Depends(authenticate)],
             responses=problem_responses(401, 403, 503),
         )
+    app.add_middleware(ScopeGate)  # innermost: 401/403 before a body is read
     for cls, options in middleware:
         app.add_middleware(cls, **options)
     app.add_middleware(

@@ -29,4 +29,4 @@ USER pilotage
 
 EXPOSE 8000 8001 8002 8003
 
-CMD ["uvicorn", "services.gateway.main:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "pilotage.serve", "gateway", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,4 +1,5 @@
-"""Run the three services and the gateway as uvicorn processes, and stop them all cleanly."""
+"""Run the three services and the gateway as processes (``python -m pilotage.serve``), and stop them all
+cleanly."""
 
 from __future__ import annotations
 
@@ -14,12 +15,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-APPS = {
-    "strategy": "services.strategy_service.main:app",
-    "kpi": "services.kpi_service.main:app",
-    "talent": "services.talent_service.main:app",
-    "gateway": "services.gateway.main:app",
-}
+from pilotage.serve import APPS
+
+__all__ = ["APPS", "StartupError", "Supervisor", "child_environment", "serve_command"]
 
 
 class StartupError(Exception):
@@ -72,17 +70,12 @@ class Supervisor:
             )
 
     def start(self) -> None:
-        for name, target in APPS.items():
-            command = [
-                sys.executable, "-m", "uvicorn", target,
-                "--host", self.host, "--port", str(self.ports[name]),
-                "--workers", str(self.workers),
-                "--timeout-graceful-shutdown", str(int(self.graceful_seconds)),
-                "--no-server-header",
-            ]  # fmt: skip
-            if self.env.get("PILOTAGE_ACCESS_LOG", "").lower() not in ("1", "true", "yes"):
-                command.append("--no-access-log")
-            popen = subprocess.Popen(command, env=self.env, preexec_fn=_die_with_parent)
+        # The processes' own setting wins; the supervisor waits as long as they do.
+        env = {"PILOTAGE_GRACEFUL_SHUTDOWN_SECONDS": str(int(self.graceful_seconds)), **self.env}
+        self.graceful_seconds = float(env["PILOTAGE_GRACEFUL_SHUTDOWN_SECONDS"])
+        for name in APPS:
+            command = [sys.executable, *serve_command(name, self.host, self.ports[name], self.workers)]
+            popen = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
             self.processes.append(Process(name, self.ports[name], popen))
 
     def wait_ready(self, timeout: float) -> None:
@@ -121,6 +114,13 @@ class Supervisor:
                     process.popen.kill()
                     process.popen.wait()
         self.processes.clear()
+
+
+def serve_command(process: str, host: str, port: int, workers: int = 1) -> list[str]:
+    """The arguments after the Python interpreter that run ``process`` (as the compose file does): its
+    server configuration comes from the settings, the same for every way of starting it."""
+    command = ["-m", "pilotage.serve", process, "--host", host, "--port", str(port)]
+    return command + (["--workers", str(workers)] if workers != 1 else [])
 
 
 def child_environment(database_url: str, host: str, ports: dict[str, int]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from shared.errors import FieldError, Problem, UnprocessableContent, install_pro
 from shared.health import health_router
 from shared.limits import BodyLimitMiddleware
 from shared.observability import RequestIdMiddleware, configure_logging
+from shared.scope_gate import ScopeGate
 from shared.settings import Settings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -155,8 +156,11 @@ def create_app(
             dependencies=[Security(security), Depends(authenticate), Depends(refuse_nul_parameters)],
             responses=problem_responses(401, 403, 503),
         )
+    app.add_middleware(ScopeGate)  # innermost: 401/403 before a body is read
     for cls, options in middleware:
         app.add_middleware(cls, **options)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, read_timeout=settings.body_read_timeout_seconds
+    )
     app.add_middleware(RequestIdMiddleware)
     return app

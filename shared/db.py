@@ -15,7 +15,6 @@ from typing import Annotated, cast
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,11 +62,15 @@ class Database:
             # 503, and SQLAlchemy then discards the pool, so the next requests reconnect.
             pool_recycle=1800,
             pool_timeout=settings.db_connect_timeout,
+            # An error's text must not carry the statement's values (a key's hash, a salary) into a log.
+            hide_parameters=True,
         )
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_size = settings.db_read_pool_size
         self._driver_pool_lock = asyncio.Lock()
         self._bound: AsyncConnection | None = None
+        self._health_connection: asyncpg.Connection | None = None
+        self._health_lock = asyncio.Lock()
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def _connect(self) -> asyncpg.Connection:
@@ -137,11 +140,29 @@ class Database:
             await pool.release(connection)
 
     async def ping(self) -> None:
-        """Raise unless the database answers a trivial query within the connect timeout."""
-        async with asyncio.timeout(self._connect_timeout), self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        """Raise unless the database answers a trivial query within the connect timeout. The check has
+        a connection of its own: it never waits for, nor takes, one that serves requests (readiness is
+        unauthenticated). A kept connection found broken (the server restarted) is replaced once."""
+        async with self._health_lock, asyncio.timeout(self._connect_timeout):
+            if self._health_connection is not None and not self._health_connection.is_closed():
+                try:
+                    await self._health_connection.fetchval("SELECT 1")
+                    return
+                except Exception:  # whatever the driver says of a dead connection: replace it
+                    self._health_connection.terminate()
+            self._health_connection = None
+            connection = await self._connect()
+            try:
+                await connection.fetchval("SELECT 1")
+            except BaseException:
+                connection.terminate()
+                raise
+            self._health_connection = connection
 
     async def dispose(self) -> None:
+        if self._health_connection is not None:
+            self._health_connection.terminate()
+            self._health_connection = None
         if self._driver_pool is not None:
             await self._driver_pool.close()
             self._driver_pool = None

@@ -14,8 +14,10 @@ in ``source``); the typed clients of :mod:`shared.clients` raise them, and docum
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import socket
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from http import HTTPStatus
@@ -26,7 +28,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -36,6 +38,9 @@ logger = logging.getLogger("pilotage.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:pilotage:problem:"
+# A problem lists at most this many field errors, and says how many there were in all: a request
+# with a million bad fields must not cost a million error objects and a body forty times its size.
+MAX_REPORTED_ERRORS = 100
 
 
 class ErrorLocation(StrEnum):
@@ -75,6 +80,10 @@ class Problem(BaseModel):
     source: str | None = Field(
         default=None, description="The service whose failure caused this answer (502, 503, 504), e.g. `kpi`."
     )
+    truncated: bool | None = Field(
+        default=None, description=f"True when `errors` lists only the first {MAX_REPORTED_ERRORS} errors found."
+    )
+    error_count: int | None = Field(default=None, description="How many errors were found in all, when truncated.")
 
 
 class ProblemResponse(Response):
@@ -95,10 +104,13 @@ class ProblemError(StarletteHTTPException):
         detail: str | None = None,
         *,
         errors: Sequence[FieldError] | None = None,
+        error_count: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        """``error_count``: how many errors were found, when ``errors`` holds only the first ones."""
         super().__init__(self.status, detail, dict(headers) if headers else None)
         self.errors = list(errors) if errors else None
+        self.error_count = error_count
 
     @property
     def title(self) -> str:
@@ -135,6 +147,11 @@ class Forbidden(ProblemError):
 class NotFound(ProblemError):
     status = 404
     slug = "not-found"
+
+
+class RequestTimeout(ProblemError):
+    status = 408
+    slug = "request-timeout"
 
 
 class Conflict(ProblemError):
@@ -250,6 +267,7 @@ def problem_body(
     slug: str | None = None,
     title: str | None = None,
     errors: Iterable[FieldError] | None = None,
+    error_count: int | None = None,
     instance: str | None = None,
 ) -> dict[str, Any]:
     from shared.observability import current_request_id  # late: observability imports errors
@@ -267,7 +285,12 @@ def problem_body(
     if request_id:
         body["request_id"] = request_id
     if errors is not None:
-        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
+        listed = list(itertools.islice(errors, MAX_REPORTED_ERRORS + 1))
+        total = max(error_count or 0, len(listed))
+        body["errors"] = [e.model_dump(exclude_none=True) for e in listed[:MAX_REPORTED_ERRORS]]
+        if total > len(body["errors"]):
+            body["truncated"] = True
+            body["error_count"] = total
     return body
 
 
@@ -277,12 +300,13 @@ def problem_response(
     *,
     slug: str | None = None,
     errors: Iterable[FieldError] | None = None,
+    error_count: int | None = None,
     headers: Mapping[str, str] | None = None,
     instance: str | None = None,
 ) -> ProblemResponse:
     """A problem+json response, usable as an ASGI app by pure-ASGI middleware too."""
     return ProblemResponse(
-        problem_body(status, detail, slug=slug, errors=errors, instance=instance),
+        problem_body(status, detail, slug=slug, errors=errors, error_count=error_count, instance=instance),
         status_code=status,
         headers=dict(headers) if headers else None,
     )
@@ -323,7 +347,14 @@ def _request_instance(request: Request) -> str:
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    body = problem_body(exc.status, exc.detail, slug=exc.slug, errors=exc.errors, instance=_request_instance(request))
+    body = problem_body(
+        exc.status,
+        exc.detail,
+        slug=exc.slug,
+        errors=exc.errors,
+        error_count=exc.error_count,
+        instance=_request_instance(request),
+    )
     return ProblemResponse({**exc.members(), **body}, status_code=exc.status, headers=exc.headers)
 
 
@@ -358,7 +389,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         422,
         "The request is not valid; see `errors` for each field.",
         slug=UnprocessableContent.slug,
-        errors=field_errors_from_validation(raw),
+        # pydantic has found every error already; only the reported ones are translated.
+        errors=field_errors_from_validation(raw[:MAX_REPORTED_ERRORS]),
+        error_count=len(raw),
         instance=_request_instance(request),
     )
 
@@ -408,6 +441,70 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _CONNECTION_LOST) or isinstance(cause, _CONNECTION_LOST)
 
 
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Errors whose text may quote a statement's parameters or the values of a row."""
+    return isinstance(exc, (StatementError, *_DRIVER_ERRORS))
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """What may be logged of a database error: its kind, SQLSTATE, the names of the table and
+    constraint it concerns and the first words of its statement. Never its parameters, nor its
+    message and detail, where PostgreSQL quotes values (``Failing row contains (...)``)."""
+    orig = getattr(exc, "orig", None)
+    candidates = (exc, orig, getattr(orig, "__cause__", None))
+    driver = next((c for c in candidates if isinstance(c, _DRIVER_ERRORS)), None)
+    parts = [type(driver or exc).__name__, f"SQLSTATE {_sqlstate(exc) or 'unknown'}"]
+    for name in ("table_name", "constraint_name"):
+        value = getattr(driver, name, None)
+        if isinstance(value, str) and value:
+            parts.append(f"{name.removesuffix('_name')} {value}")
+    statement = getattr(exc, "statement", None)
+    if isinstance(statement, str) and statement.strip():
+        parts.append(f"statement {' '.join(statement.split()[:3])} …")
+    return ", ".join(parts)
+
+
+def loggable_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback, causes included, where every database error is told by
+    :func:`describe_database_error` instead of its own text."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    parts: list[str] = []
+    for error in reversed(chain):
+        if parts:
+            parts.append("\nThe above exception led to the following one:\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(error.__traceback__))
+        if is_database_error(error):
+            parts.append(f"{type(error).__module__}.{type(error).__qualname__}: {describe_database_error(error)}\n")
+        else:
+            parts.extend(traceback.format_exception_only(error))
+    return "".join(parts).rstrip("\n")
+
+
+class DatabaseErrorRedaction(logging.Filter):
+    """Keeps the values out of every log record that carries a database error, whoever logs it: the
+    traceback is rendered by :func:`loggable_traceback`, an error given as an argument by its
+    description."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = loggable_traceback(record.exc_info[1])
+            record.exc_info = None
+        if isinstance(record.args, tuple) and any(isinstance(a, BaseException) for a in record.args):
+            record.args = tuple(
+                describe_database_error(a) if isinstance(a, BaseException) and is_database_error(a) else a
+                for a in record.args
+            )
+        return True
+
+
 def unavailable_response(instance: str | None = None) -> ProblemResponse:
     return problem_response(
         503, "The database is unavailable; retry shortly.", headers={"Retry-After": "2"}, instance=instance
@@ -416,7 +513,7 @@ def unavailable_response(instance: str | None = None) -> ProblemResponse:
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     if database_unavailable(exc):
-        logger.warning("database unavailable: %r", exc)
+        logger.warning("database unavailable: %s", describe_database_error(exc))
         return unavailable_response(_request_instance(request))
     state = _sqlstate(exc)
     if state in _CONFLICT_STATES:
@@ -438,7 +535,8 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
 async def _on_unhandled(request: Request, exc: Exception) -> Response:
     from shared.observability import REQUEST_ID_HEADER, current_request_id
 
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # Not exc_info: the text of a database error met on the way may quote parameters and row values.
+    logger.error("unhandled error on %s %s\n%s", request.method, request.url.path, loggable_traceback(exc))
     request_id = current_request_id()
     return problem_response(
         500,

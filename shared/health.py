@@ -2,7 +2,9 @@
 
 A service registers readiness checks by name on ``app.state.readiness_checks``; each is an async
 callable that raises when its dependency is not usable. The database check is registered by
-:func:`shared.app.create_app`.
+:func:`shared.app.create_app`. ``/readyz`` is unauthenticated, so its checks run at most once per
+``readiness_cache_seconds``: concurrent callers wait for the run in progress, later ones reuse its
+answer.
 
 A process that calls other services reports the circuit breaker of each in ``dependencies``
 (registered on ``app.state.breakers`` by :mod:`shared.clients`): detail for operators only, since a
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Literal
@@ -91,6 +94,32 @@ async def run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, CheckResult
     return dict(zip(names, results, strict=True))
 
 
+class ReadinessCache:
+    """One run of the checks at a time, its answer reused for ``ttl`` seconds (single flight)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._answer: dict[str, CheckResult] | None = None
+        self._expires = 0.0
+        self._running: asyncio.Task[dict[str, CheckResult]] | None = None
+
+    async def results(self, checks: dict[str, ReadinessCheck]) -> dict[str, CheckResult]:
+        if self._answer is not None and time.monotonic() < self._expires:
+            return self._answer
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run(checks))
+        # Shielded: a caller that leaves does not cancel the run the others wait for.
+        return await asyncio.shield(self._running)
+
+    async def _run(self, checks: dict[str, ReadinessCheck]) -> dict[str, CheckResult]:
+        try:
+            answer = await run_checks(checks)
+            self._answer, self._expires = answer, time.monotonic() + self.ttl
+            return answer
+        finally:
+            self._running = None
+
+
 def health_router(service: str) -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -105,14 +134,18 @@ def health_router(service: str) -> APIRouter:
         responses={503: {"model": Readiness, "description": "A dependency is failing."}},
     )
     async def readyz(request: Request, response: Response) -> Readiness:
-        results = await run_checks(request.app.state.readiness_checks)
-        ready = all(r.status == "ok" for r in results.values())
+        state = request.app.state
+        cache: ReadinessCache | None = getattr(state, "readiness_cache", None)
+        if cache is None:
+            cache = state.readiness_cache = ReadinessCache(state.settings.readiness_cache_seconds)
+        results = await cache.results(state.readiness_checks)
+        ready = all(r.status is CheckStatus.ok for r in results.values())
         if not ready:
             response.status_code = 503
             response.headers["Retry-After"] = "2"
         breakers: dict[str, BreakerReport] = getattr(request.app.state, "breakers", {})
         return Readiness(
-            status="ready" if ready else "not_ready",
+            status=ReadinessStatus.ready if ready else ReadinessStatus.not_ready,
             service=service,
             checks=results,
             dependencies={name: report() for name, report in breakers.items()},

@@ -1,19 +1,28 @@
-"""Request body size limit, enforced before a handler sees the body (pure ASGI)."""
+"""Request body limits, enforced before a handler sees the body (pure ASGI): its size, and the time
+the client takes to send it."""
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import PayloadTooLarge, send_problem
+from shared.errors import PayloadTooLarge, RequestTimeout, send_problem
+
+# The rest of a refused body is not read: the connection cannot serve another request after it.
+CLOSE = {"Connection": "close"}
 
 
 class BodyLimitMiddleware:
     """Refuse bodies over ``max_bytes`` with 413: at once when ``Content-Length`` says so, otherwise as
-    soon as the streamed body crosses the limit."""
+    soon as the streamed body crosses the limit. Refuse with 408 a body not received whole within
+    ``read_timeout`` seconds of the first read, so that a client trickling its body holds nothing for
+    long (a receive raises :class:`PayloadTooLarge` or :class:`RequestTimeout`, which the app answers)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -27,18 +36,36 @@ class BodyLimitMiddleware:
                     await send_problem(send, 400, "Content-Length is not a number.")
                     return
                 if declared > self.max_bytes:
-                    await send_problem(send, 413, self._detail(), slug=PayloadTooLarge.slug)
+                    await send_problem(send, 413, self._detail(), slug=PayloadTooLarge.slug, headers=CLOSE)
                     return
                 break
         received = 0
+        deadline: float | None = None
+        complete = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, deadline, complete
+            if complete:  # after the body: waiting for a disconnect is not bounded
+                return await receive()
+            if self.read_timeout is None:
+                message = await receive()
+            else:
+                if deadline is None:
+                    deadline = asyncio.get_running_loop().time() + self.read_timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
+                except TimeoutError:
+                    raise RequestTimeout(
+                        f"The request body was not received within {self.read_timeout:g} s.", headers=CLOSE
+                    ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(self._detail())
+                    raise PayloadTooLarge(self._detail(), headers=CLOSE)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         await self.app(scope, limited_receive, send)

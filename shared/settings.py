@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr
+from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,7 +28,8 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PILOTAGE_", extra="ignore", frozen=True)
+    # An empty variable means unset (compose passes `${NAME:-}` as ""): the default applies.
+    model_config = SettingsConfigDict(env_prefix="PILOTAGE_", extra="ignore", frozen=True, env_ignore_empty=True)
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str | None = Field(
@@ -50,6 +51,21 @@ class Settings(BaseSettings):
     telemetry: bool = Field(default=False, description="FastAPI's OpenTelemetry spans, metrics and logs.")
     access_log: bool = False
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
+    body_read_timeout_seconds: PositiveFloat = Field(
+        default=15.0, description="Time a client has to send a whole request body, from its first read (408 beyond)."
+    )
+
+    # The HTTP server of every process (shared/serving.py); a client gets no unbounded share of it.
+    header_read_timeout_seconds: PositiveFloat = Field(
+        default=5.0, description="Time a client has to send a request's headers (408 and closed beyond)."
+    )
+    max_header_bytes: PositiveInt = Field(default=32 * 1024, description="Request line and headers (431 above).")
+    keep_alive_timeout_seconds: PositiveInt = Field(default=5, description="An idle connection is closed after it.")
+    max_connections: PositiveInt = Field(
+        default=500, description="Open connections (or requests) per process before new requests get 503."
+    )
+    listen_backlog: PositiveInt = Field(default=1024, description="Connections the kernel queues before accept.")
+    graceful_shutdown_seconds: PositiveInt = Field(default=15, description="In-flight requests get this long to end.")
 
     # Connections are kept, not churned: a pool at least as large as the concurrency a process sees,
     # and no overflow (overflow connections are closed as soon as they are returned).
@@ -58,6 +74,9 @@ class Settings(BaseSettings):
     db_read_pool_size: PositiveInt = Field(default=10, description="asyncpg pool of the hot read paths.")
     db_connect_timeout: PositiveFloat = 5.0
     db_statement_timeout_ms: PositiveInt = 30_000
+    readiness_cache_seconds: float = Field(
+        default=1.0, ge=0, description="`/readyz` runs its checks at most once in this time; callers share it."
+    )
 
     upstream_connect_timeout: PositiveFloat = 2.0
     upstream_read_timeout: PositiveFloat = 30.0
@@ -80,9 +99,21 @@ class Settings(BaseSettings):
     bootstrap_admin_key: SecretStr | None = None
     rate_limit_per_second: PositiveFloat = 100.0
     rate_limit_burst: PositiveInt = 200
+    max_inflight_per_key: PositiveInt = Field(
+        default=64, description="Requests of one API key the gateway handles at once (429 beyond)."
+    )
     key_cache_seconds: PositiveFloat = 1.0
     audit_flush_seconds: PositiveFloat = 0.5
     cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator(
+        "database_url", "strategy_url", "kpi_url", "talent_url", "internal_token_secret", "bootstrap_admin_key",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """The same for values given in code: an empty URL or secret is no URL or secret."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @cached_property
     def service_urls(self) -> dict[str, str]:

@@ -10,11 +10,19 @@ from typing import Literal
 import uvicorn
 from starlette.types import ASGIApp
 
+from shared.serving import server_config
+from shared.settings import Settings
+
 
 @contextlib.asynccontextmanager
-async def serve(app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "off") -> AsyncIterator[str]:
-    """Serve ``app`` on 127.0.0.1 with a free port; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning", access_log=False)
+async def serve(
+    app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "off", settings: Settings | None = None
+) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1 with a free port, configured as every Pilotage process is (the server
+    limits of ``settings``); yield its base URL."""
+    config = server_config(
+        app, settings or Settings(), host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

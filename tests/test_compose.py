@@ -23,8 +23,10 @@ from pydantic import AliasChoices, AliasPath
 from sqlalchemy.engine import make_url
 
 from pilotage.cli import build_parser, cmd_migrate
-from pilotage.supervisor import APPS
+from pilotage.serve import config_for
+from pilotage.supervisor import APPS, serve_command
 from shared.auth import internal_token_secret
+from shared.serving import BoundedHttpToolsProtocol, ServerConfig
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +100,8 @@ def _depends_on(service: dict[str, Any]) -> dict[str, str]:
 
 
 def _app_module(app: str) -> ModuleType:
-    module_name, _, _attribute = _command(_service(app))[1].partition(":")
+    command = _command(_service(app))
+    module_name, _, _attribute = APPS[command[command.index("pilotage.serve") + 1]].partition(":")
     return importlib.import_module(module_name)
 
 
@@ -112,21 +115,24 @@ def _settings_classes(service: str) -> list[type[Settings]]:
     return [Settings, *own]
 
 
-def _env_names(settings_class: type[Settings]) -> set[str]:
-    """Every variable name the settings class reads, derived from its fields and aliases."""
+def _env_names_of(settings_class: type[Settings], field_name: str) -> set[str]:
+    """The variable names one field of the settings class reads, derived from its name and aliases."""
     prefix = settings_class.model_config.get("env_prefix", "")
-    names: set[str] = set()
-    for field_name, field in settings_class.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(choice for choice in alias.choices if isinstance(choice, str))
-        elif isinstance(alias, str):
-            names.add(alias)
-        elif isinstance(alias, AliasPath):
-            names.add(str(alias.path[0]))
-        else:
-            names.add(f"{prefix}{field_name}")
+    alias = settings_class.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        names = {choice for choice in alias.choices if isinstance(choice, str)}
+    elif isinstance(alias, str):
+        names = {alias}
+    elif isinstance(alias, AliasPath):
+        names = {str(alias.path[0])}
+    else:
+        names = {f"{prefix}{field_name}"}
     return {name.upper() for name in names}
+
+
+def _env_names(settings_class: type[Settings]) -> set[str]:
+    """Every variable name the settings class reads."""
+    return set().union(*(_env_names_of(settings_class, name) for name in settings_class.model_fields))
 
 
 def _read_by_settings(name: str) -> bool:
@@ -188,6 +194,26 @@ def test_the_settings_accept_the_environment(service: str, clean_environment: py
         assert internal_token_secret(settings) == SECRET  # start-up accepts it
 
 
+@pytest.mark.parametrize("service", [MIGRATE, *APP_SERVICES])
+def test_a_variable_compose_passes_empty_is_unset(service: str, clean_environment: pytest.MonkeyPatch) -> None:
+    host = {"PILOTAGE_INTERNAL_TOKEN_SECRET": SECRET}  # every optional variable left out on the host
+    environment = {name: _interpolate(value, host) for name, value in _environment(_service(service)).items()}
+    for name, value in environment.items():
+        clean_environment.setenv(name, value)
+    for settings_class in _settings_classes(service):
+        settings = settings_class()
+        defaults = settings_class.model_construct()
+        for field in settings_class.model_fields:
+            if any(environment.get(name) == "" for name in _env_names_of(settings_class, field)):
+                assert getattr(settings, field) == getattr(defaults, field), field
+    if service == GATEWAY:
+        assert environment["PILOTAGE_BOOTSTRAP_ADMIN_KEY"] == ""
+        assert _settings_classes(GATEWAY)[-1]().bootstrap_admin_key is None
+    given_in_code = Settings(bootstrap_admin_key="", internal_token_secret=" ", kpi_url="", database_url="")
+    assert (given_in_code.bootstrap_admin_key, given_in_code.internal_token_secret) == (None, None)
+    assert (given_in_code.kpi_url, given_in_code.database_url) == (None, None)
+
+
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_compose_refuses_to_start_without_the_signing_secret(service: str) -> None:
     environment = _environment(_service(service))
@@ -210,16 +236,36 @@ def test_every_service_uses_the_compose_database(service: str) -> None:
 def test_each_app_runs_its_module_on_its_port(app: str) -> None:
     service = _service(app)
     command = _command(service)
-    assert command[0] == "uvicorn"
-    assert command[1] == APPS[app], "the same application as `pilotage up` runs"
-    module_name, _, attribute = command[1].partition(":")
+    port = _default_port(app)
+    # What `pilotage up` runs, on compose's interface: the same server configuration.
+    assert command == ["python", *serve_command(app, "0.0.0.0", port)]
+    module_name, _, attribute = APPS[app].partition(":")
     module = importlib.import_module(module_name)
     assert isinstance(getattr(module, attribute, None), FastAPI)
     assert _option(command, "--host") == "0.0.0.0"
-    port = _default_port(app)
     assert _option(command, "--port") == str(port)
     test = _healthcheck_test(service)
     assert re.findall(r"https?://[^'\"\s]+", test) == [f"http://127.0.0.1:{port}/readyz"]
+
+
+@pytest.mark.parametrize("app", APP_SERVICES)
+def test_each_app_runs_with_the_bounded_server(app: str, clean_environment: pytest.MonkeyPatch) -> None:
+    host = {"PILOTAGE_INTERNAL_TOKEN_SECRET": SECRET}
+    for name, value in _environment(_service(app)).items():
+        clean_environment.setenv(name, _interpolate(value, host))
+    command = _command(_service(app))
+    settings = Settings()
+    config = config_for(command[command.index("pilotage.serve") + 1 :], settings)
+    assert config.http is BoundedHttpToolsProtocol
+    assert isinstance(config, ServerConfig)
+    assert config.header_read_timeout == settings.header_read_timeout_seconds
+    assert config.max_header_bytes == settings.max_header_bytes
+    assert config.limit_concurrency == settings.max_connections
+    assert config.timeout_keep_alive == settings.keep_alive_timeout_seconds
+    assert (config.host, config.port, config.app) == ("0.0.0.0", _default_port(app), APPS[app])
+    grace = str(_service(app)["stop_grace_period"])
+    assert config.timeout_graceful_shutdown is not None
+    assert config.timeout_graceful_shutdown < int(grace.removesuffix("s")), "compose must not kill it sooner"
 
 
 def test_the_gateway_is_published_on_its_port() -> None:

@@ -1,8 +1,9 @@
 """API-key authentication, rate limiting and audit for every gateway request but health (pure ASGI).
 
 Runs before the pass-through and the gateway's own routes: it removes any client-supplied internal
-token, authenticates ``Authorization: Bearer <key>``, applies the key's rate limit, attaches the
-principal to the request scope, and records every write once its response status is known.
+token, authenticates ``Authorization: Bearer <key>``, applies the key's rate limit and its cap on
+requests in progress, attaches the principal to the request scope, and records every write once its
+response status is known.
 """
 
 from __future__ import annotations
@@ -83,11 +84,27 @@ class AuthenticationMiddleware:
                 },
             )
             return
-        scope.setdefault("state", {})[PRINCIPAL_STATE] = key.principal
-        if scope["method"] in READ_METHODS:
-            await self.app(scope, receive, send)
+        key_id = key.principal.key_id
+        if not runtime.inflight.acquire(key_id):
+            await send_problem(
+                send,
+                429,
+                f"This API key already has {runtime.inflight.limit} requests in progress; retry when one ends.",
+                slug=TooManyRequests.slug,
+                headers={"Retry-After": "1"},
+            )
             return
+        try:
+            scope.setdefault("state", {})[PRINCIPAL_STATE] = key.principal
+            if scope["method"] in READ_METHODS:
+                await self.app(scope, receive, send)
+            else:
+                await self._audited(scope, receive, send, key_id)
+        finally:
+            runtime.inflight.release(key_id)
 
+    async def _audited(self, scope: Scope, receive: Receive, send: Send, key_id: str) -> None:
+        """Run a write and record it with the status it got."""
         status = 500
         location: str | None = None
 
@@ -103,10 +120,10 @@ class AuthenticationMiddleware:
         try:
             await self.app(scope, receive, observing_send)
         finally:
-            runtime.audit.record(
+            self.runtime.audit.record(
                 {
                     "occurred_at": utcnow(),
-                    "key_id": key.principal.key_id,
+                    "key_id": key_id,
                     "method": scope["method"],
                     "path": scope["path"][:2000],
                     "resource_id": _resource_id(scope["path"], location),

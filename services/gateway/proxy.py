@@ -1,15 +1,16 @@
 """The pass-through path: pure ASGI, no FastAPI routing or validation on the hot path.
 
 :class:`ProxyMiddleware` sits in front of the gateway's own routes. A request whose path belongs to
-a backend service (``config.ROUTES``) is streamed to it with aiohttp — body in, status, headers and
-body out — and everything else falls through to the gateway's FastAPI routes. An unreachable
-service answers 503 with ``Retry-After``; a service that does not answer in time, 504.
+a backend service (``config.ROUTES``) is passed to it with aiohttp — body in, status, headers and
+streamed body out — and everything else falls through to the gateway's FastAPI routes. The request body is
+read whole (within the body limits of size and time) before an upstream connection is taken. An
+unreachable service answers 503 with ``Retry-After``; a service that does not answer in time, 504.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
 from shared.auth import INTERNAL_TOKEN_HEADER, principal_of
-from shared.errors import GatewayTimeout, PayloadTooLarge, ServiceUnavailable, send_problem
+from shared.errors import GatewayTimeout, PayloadTooLarge, RequestTimeout, ServiceUnavailable, send_problem
 from shared.observability import current_request_id
 from shared.settings import Settings
 
@@ -46,6 +47,11 @@ _HOP_BY_HOP = frozenset(
 # The API key stays at the gateway; the service receives the signed internal token instead.
 _CREDENTIAL_HEADERS = frozenset({b"authorization", INTERNAL_TOKEN_HEADER.encode()})
 _RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "trailer", "upgrade", "date", "server"})
+
+
+# Connections to each upstream. A request holds one only once its body is read whole, and one API key
+# holds at most ``max_inflight_per_key`` of them (see authentication.py).
+UPSTREAM_CONNECTIONS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +92,9 @@ class UpstreamPool:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30, ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=UPSTREAM_CONNECTIONS, keepalive_timeout=30, ttl_dns_cache=300
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
@@ -137,30 +145,19 @@ class _ClientGone(Exception):
     """The client disconnected before sending its whole body: forward nothing truncated."""
 
 
-class _RequestBody:
-    """The client's body as an async iterator for aiohttp, remembering why it stopped early (aiohttp
-    reports a failing body as a connection error; the gateway must answer 413, not 502)."""
-
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
-        self.refused: PayloadTooLarge | None = None
-        self.client_gone = False
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                message = await self._receive()
-            except PayloadTooLarge as exc:
-                self.refused = exc
-                raise
-            if message["type"] == "http.disconnect":
-                self.client_gone = True
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            if chunk:
-                yield chunk
-            if not message.get("more_body", False):
-                return
+async def _read_body(receive: Receive) -> bytes:
+    """The client's whole body, before any upstream connection is taken: a slow client holds only
+    its own connection, and the body limits (size, time) of :mod:`shared.limits` apply on the way."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _has_body(scope: Scope) -> bool:
@@ -188,15 +185,22 @@ async def forward(
     target = upstream.base_url + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
     headers = _forward_headers(scope, drop_headers)
     headers.extend(extra_headers)
-    body = _RequestBody(receive) if _has_body(scope) else None
     settings = pool.settings
+    try:
+        body = await _read_body(receive) if _has_body(scope) else None
+    except (PayloadTooLarge, RequestTimeout) as refused:
+        await send_problem(send, refused.status, str(refused.detail), slug=refused.slug, headers=refused.headers)
+        return refused.status
+    except _ClientGone:
+        logger.info("client left before sending its whole body; nothing forwarded to %s", upstream.name)
+        return 499
     started = False
     try:
         async with pool.session.request(
             scope["method"],
             URL(target, encoded=True),
             headers=headers,
-            data=body.chunks() if body else None,
+            data=body,
             allow_redirects=False,
         ) as response:
             await send(
@@ -221,15 +225,9 @@ async def forward(
         logger.warning("%s service timed out", upstream.name)
         await send_problem(send, 504, f"The {upstream.name} service did not answer in time.", slug=GatewayTimeout.slug)
         return 504
-    except (aiohttp.ClientError, _ClientGone, PayloadTooLarge) as exc:
+    except aiohttp.ClientError as exc:
         if started:
             raise
-        if body is not None and body.refused is not None:
-            await send_problem(send, 413, str(body.refused.detail), slug=PayloadTooLarge.slug)
-            return 413
-        if body is not None and body.client_gone:
-            logger.info("client left before sending its whole body; nothing forwarded to %s", upstream.name)
-            return 499
         if not isinstance(exc, aiohttp.ClientConnectorError):
             logger.warning("%s service failed mid-exchange: %r", upstream.name, exc)
             await send_problem(

@@ -1,4 +1,5 @@
-"""Per-key token buckets, held by each gateway process."""
+"""Per-key limits, held by each gateway process: token buckets (requests per second) and a cap on
+requests in progress (so that no key can hold every upstream connection)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,28 @@ class RateLimiter:
         reset = math.ceil((bucket.burst - bucket.tokens) / rate)
         retry_after = 0 if allowed else max(1, math.ceil((1 - bucket.tokens) / rate))
         return Decision(allowed, int(bucket.burst), int(bucket.tokens), reset, retry_after)
+
+
+class InflightLimiter:
+    """At most ``limit`` requests of one key in progress at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+
+    def acquire(self, key_id: str) -> bool:
+        count = self._counts.get(key_id, 0)
+        if count >= self.limit:
+            return False
+        self._counts[key_id] = count + 1
+        return True
+
+    def release(self, key_id: str) -> None:
+        count = self._counts[key_id] - 1
+        if count:
+            self._counts[key_id] = count
+        else:
+            del self._counts[key_id]  # the table holds only keys with requests in progress
+
+    def in_progress(self, key_id: str) -> int:
+        return self._counts.get(key_id, 0)

@@ -1,5 +1,5 @@
 """What the gateway holds while it runs: the upstream pool, the token signer, the key store, the rate
-limiter and the audit recorder. Built with the app, started and stopped by its lifespan."""
+and in-flight limiters and the audit recorder. Built with the app, started and stopped by its lifespan."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from services.gateway.config import GatewaySettings
 from services.gateway.proxy import UpstreamPool
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.ratelimit import InflightLimiter, RateLimiter
 from services.gateway.service import AuditRecorder, KeyStore, ensure_bootstrap_key
 from shared.auth import TokenSigner, internal_token_secret
 from shared.db import Database
@@ -22,6 +22,7 @@ class GatewayRuntime:
         self.settings = settings
         self.pool = UpstreamPool(settings)
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.inflight = InflightLimiter(settings.max_inflight_per_key)
         self._signer: TokenSigner | None = None
         self._keys: KeyStore | None = None
         self._audit: AuditRecorder | None = None

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from shared.errors import BadRequest, FieldError, PayloadTooLarge, UnprocessableContent
+from shared.errors import MAX_REPORTED_ERRORS, BadRequest, FieldError, PayloadTooLarge, UnprocessableContent
 from shared.schemas import parse_rfc3339
 
 
@@ -26,9 +26,26 @@ class Batch:
     received: int = 0  # points in the request, repeats included (a repeat counts as unchanged)
 
 
-def _error(index: int, name: str | None, message: str, code: str) -> FieldError:
-    pointer = f"/points/{index}" + (f"/{name}" if name else "")
-    return FieldError(pointer=pointer, message=message, code=code)
+def _error(index: int, name: str | None, message: str, code: str) -> tuple[int, str | None, str, str]:
+    return index, name, message, code
+
+
+class _Errors:
+    """Every error is counted and its point marked bad; only the first ``MAX_REPORTED_ERRORS`` become
+    field errors of the answer."""
+
+    def __init__(self) -> None:
+        self.kept: list[FieldError] = []
+        self.count = 0
+        self.bad_points: set[int] = set()
+
+    def append(self, error: tuple[int, str | None, str, str]) -> None:
+        index, name, message, code = error
+        self.count += 1
+        self.bad_points.add(index)
+        if len(self.kept) < MAX_REPORTED_ERRORS:
+            pointer = f"/points/{index}" + (f"/{name}" if name else "")
+            self.kept.append(FieldError(pointer=pointer, message=message, code=code))
 
 
 def parse_points(body: bytes, max_points: int) -> list[Any]:
@@ -45,7 +62,11 @@ def parse_points(body: bytes, max_points: int) -> list[Any]:
     if unknown:
         raise UnprocessableContent(
             "Unknown fields.",
-            errors=[FieldError(pointer=f"/{k}", message="Unknown field.", code="extra_forbidden") for k in unknown],
+            errors=[
+                FieldError(pointer=f"/{k}", message="Unknown field.", code="extra_forbidden")
+                for k in unknown[:MAX_REPORTED_ERRORS]
+            ],
+            error_count=len(unknown),
         )
     points = document.get("points")
     if not isinstance(points, list):
@@ -78,7 +99,7 @@ def validate_points(
 ) -> Batch:
     """Check every point; raise one 422 listing every bad one, or return the batch to write.
     ``known`` maps KPI keys to ``(id, archived)``."""
-    errors: list[FieldError] = []
+    errors = _Errors()
     batch = Batch(received=len(points))
     seen: dict[tuple[uuid.UUID, dt.datetime], tuple[float, int]] = {}
     latest = now + future_tolerance
@@ -132,10 +153,10 @@ def validate_points(
         batch.kpi_ids.append(kpi_id)
         batch.timestamps.append(ts)
         batch.values.append(value)
-    if errors:
+    if errors.count:
         raise UnprocessableContent(
-            f"{len({e.pointer.split('/')[2] for e in errors if e.pointer})} of {len(points)} points are invalid; "
-            "nothing was written.",
-            errors=errors,
+            f"{len(errors.bad_points)} of {len(points)} points are invalid; nothing was written.",
+            errors=errors.kept,
+            error_count=errors.count,
         )
     return batch

@@ -32,18 +32,41 @@ def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+# Keys travel in the query string, which servers bound with the headers (32 KiB by default here):
+# a call carries at most this many bytes of them, so long keys make more, smaller calls.
+STATUS_QUERY_BYTES = 16 * 1024
+
+
+def key_chunks(keys: Sequence[str], size: int, max_bytes: int) -> list[Sequence[str]]:
+    """``keys`` in runs of at most ``size`` whose encoded ``kpi=`` parameters fit ``max_bytes``."""
+    result: list[Sequence[str]] = []
+    current: list[str] = []
+    used = 0
+    for key in keys:
+        cost = len(str(httpx.QueryParams({"kpi": key}))) + 1
+        if current and (len(current) == size or used + cost > max_bytes):
+            result.append(current)
+            current, used = [], 0
+        current.append(key)
+        used += cost
+    if current:
+        result.append(current)
+    return result
+
+
 class KpiClient(ServiceClient):
     service = "kpi"
 
     async def statuses(self, keys: Iterable[str]) -> list[KpiStatus]:
-        """Status of each KPI (key or id), in the order asked, one call per 500 distinct keys.
+        """Status of each KPI (key or id), in the order asked, one call per 500 distinct keys (fewer
+        when long keys would make the query string too long).
 
         An unknown key is :class:`~shared.errors.DependencyRejected` (404), its ``problem.errors``
         naming each unknown key."""
         # One chunk after the other: each is a few milliseconds, more than 500 keys is rare, and the
         # KPI service sees at most one of our calls at a time.
         statuses: list[KpiStatus] = []
-        for part in chunks(list(dict.fromkeys(keys)), STATUSES_PER_CALL):
+        for part in key_chunks(list(dict.fromkeys(keys)), STATUSES_PER_CALL, STATUS_QUERY_BYTES):
             statuses.extend(await self._statuses(part))
         return statuses
 

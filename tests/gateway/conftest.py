@@ -51,7 +51,7 @@ async def running_gateway(database_url: str, admin_key: str, **overrides: object
     }
     values.update(overrides)
     app = build_app(GatewaySettings(**values))  # type: ignore[arg-type]
-    async with serve(app, lifespan="on") as url:
+    async with serve(app, lifespan="on", settings=app.state.settings) as url:
         headers = {"Authorization": f"Bearer {admin_key}"}
         async with httpx.AsyncClient(base_url=url, headers=headers) as client:
             yield Gateway(url, app, admin_key, client)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.auth import INTERNAL_TOKEN_HEADER
+from shared.errors import MAX_REPORTED_ERRORS
 from tests.auth import token
 from tests.kpi_service.conftest import UseSettings
 from tests.kpi_service.helpers import create_kpi, push, push_ok
@@ -64,6 +65,24 @@ async def test_every_bad_point_is_reported_and_nothing_is_written(kpi_client: ht
     }
     assert "12 of 13 points are invalid" in response.json()["detail"]
     assert await _values(kpi_client, kpi["key"]) == []
+
+
+async def test_a_flood_of_bad_points_reports_a_bounded_list_and_the_totals(kpi_client: httpx.AsyncClient) -> None:
+    kpi = await create_kpi(kpi_client)
+    bad = 3 * MAX_REPORTED_ERRORS
+    points = [{"kpi": kpi["key"], "ts": TS, "value": 1, "a": 1, "b": 2} for _ in range(bad)]
+    response = await kpi_client.post("/v1/measurements", json={"points": [*points, {"kpi": kpi["key"]}]})
+    assert response.status_code == 422
+    body = response.json()
+    assert len(body["errors"]) == MAX_REPORTED_ERRORS
+    assert body["errors"][0]["pointer"] == "/points/0/a"
+    assert body["truncated"] is True
+    assert body["error_count"] == 2 * bad + 2  # two unknown fields per point, then the last one's ts and value
+    assert f"{bad + 1} of {bad + 1} points are invalid" in body["detail"]
+    top = await kpi_client.post("/v1/measurements", json={"points": [], **{f"x{i}": 0 for i in range(bad)}})
+    assert top.status_code == 422
+    assert len(top.json()["errors"]) == MAX_REPORTED_ERRORS
+    assert top.json()["error_count"] == bad
 
 
 @pytest.mark.parametrize("token_text", ["NaN", "Infinity", "-Infinity", "1e400", "-1" + "0" * 400])

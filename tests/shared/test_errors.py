@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 
-from shared.errors import Conflict, FieldError, UnprocessableContent
+from shared.errors import MAX_REPORTED_ERRORS, Conflict, DatabaseErrorRedaction, FieldError, UnprocessableContent
 from shared.schemas import StrictModel
 from shared.settings import Settings
 from tests.probe import HEADERS, probe_app
@@ -99,6 +103,19 @@ async def test_unknown_body_fields_are_rejected(client: httpx.AsyncClient) -> No
     ]
 
 
+async def test_a_flood_of_errors_is_cut_at_the_limit_and_counted(client: httpx.AsyncClient) -> None:
+    bad = MAX_REPORTED_ERRORS + 50  # each point a number, not an object
+    response = await client.post("/v1/batches", json={"points": [0] * bad})
+    body = assert_problem(response, 422)
+    assert len(body["errors"]) == MAX_REPORTED_ERRORS  # type: ignore[arg-type]
+    assert body["errors"][-1]["pointer"] == f"/points/{MAX_REPORTED_ERRORS - 1}"  # type: ignore[index]
+    assert body["truncated"] is True
+    assert body["error_count"] == bad
+    few = assert_problem(await client.post("/v1/batches", json={"points": [], "extra": 1}), 422)
+    assert "truncated" not in few
+    assert "error_count" not in few
+
+
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
 async def test_nan_and_infinity_are_rejected(client: httpx.AsyncClient, token: str) -> None:
     raw = '{"points": [{"kpi": "a", "value": TOKEN}]}'.replace("TOKEN", token)
@@ -145,6 +162,24 @@ async def test_streamed_oversized_body_is_a_413(client: httpx.AsyncClient) -> No
     response = await client.post("/v1/batches", content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in response.request.headers
     assert_problem(response, 413)
+
+
+async def test_a_body_not_sent_in_time_is_a_408_that_closes_the_connection() -> None:
+    slow_app = probe_app([router], Settings(body_read_timeout_seconds=0.3))
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"points": '
+        await asyncio.sleep(1)
+        yield b"[]}"
+
+    transport = httpx.ASGITransport(app=slow_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=HEADERS) as slow_client:
+        response = await slow_client.post("/v1/batches", content=trickle())
+        body = assert_problem(response, 408)
+        assert response.headers["connection"] == "close"
+        assert "0.3 s" in str(body["detail"])
+        fast = await slow_client.post("/v1/batches", json={"points": []})
+        assert fast.status_code == 200, "a body in time is read as before"
 
 
 async def test_body_under_the_limit_passes(client: httpx.AsyncClient) -> None:
@@ -215,3 +250,62 @@ async def test_database_errors_are_answered_by_whose_fault_they_are(error: Excep
     assert response.headers["content-type"] == "application/problem+json"
     if status == 503:
         assert response.headers["retry-after"] == "2"
+
+
+def _failing_app(error: Exception) -> FastAPI:
+    failing = APIRouter(prefix="/v1", tags=["probe"])
+
+    @failing.get("/fails", response_model=Count)
+    async def fails() -> Count:
+        raise error
+
+    return probe_app([failing])
+
+
+async def test_a_database_error_is_logged_by_its_sqlstate_never_with_its_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    driver_error = asyncpg.UndefinedTableError('relation "gateway.api_keyz" does not exist: s3cr3t-message')
+    wrapped = DBAPIError(
+        "INSERT INTO gateway.api_keys (id, secret_hash) VALUES ($1::VARCHAR, $2::VARCHAR)",
+        ("k1", "s3cr3t-parameter"),
+        driver_error,
+    )
+    later = RuntimeError("while writing")
+    later.__cause__ = wrapped  # a database error met on the way is hidden too
+    for error in (wrapped, driver_error, later):
+        transport = httpx.ASGITransport(app=_failing_app(error), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=HEADERS) as client:
+            caplog.clear()
+            response = await client.get("/v1/fails")
+        assert response.status_code == 500
+        assert "s3cr3t" not in caplog.text, error
+        assert "42P01" in caplog.text
+        assert "UndefinedTableError" in caplog.text
+        assert "fails" in caplog.text, "the traceback is kept: it says where"
+    assert "INSERT INTO gateway.api_keys" in caplog.text  # the statement's first words, not its values
+
+
+def test_the_log_filter_keeps_database_values_out_whoever_logs_them() -> None:
+    driver_error = asyncpg.CheckViolationError("new row violates check constraint: s3cr3t-message")
+    wrapped = DBAPIError("UPDATE talent.salaries SET amount=$1", (123456.0, "s3cr3t-parameter"), driver_error)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(DatabaseErrorRedaction())
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise wrapped
+        except DBAPIError:
+            logger.exception("a batch was refused")
+        logger.warning("could not store it yet (%r); retrying", wrapped)
+        logger.warning("plain values pass: %r", ValueError("kept"))
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "s3cr3t" not in text
+    assert "123456" not in text
+    assert text.count("CheckViolationError, SQLSTATE 23514") == 2
+    assert "statement UPDATE talent.salaries SET …" in text
+    assert "ValueError('kept')" in text

@@ -61,9 +61,14 @@ class Settings(BaseSettings):
     upstream_retry_backoff: PositiveFloat = 0.1
     upstream_unavailable_retry_after: PositiveInt = 5
 
-    internal_token_secret: SecretStr | None = Field(
-        default=None, description="HS256 key signing gateway → service tokens; generated in development."
+    # Internal tokens (shared/token_keys.py): Ed25519 PEM files, generated into the data folder in
+    # development. A process reads its own private key and the public keys of the issuers it trusts.
+    internal_token_private_key_file: Path | None = Field(
+        default=None, description="This process's Ed25519 private key (PEM, readable by its owner only)."
     )
+    gateway_public_key_file: Path | None = Field(default=None, description="The gateway's public key (PEM).")
+    strategy_public_key_file: Path | None = Field(default=None, description="The strategy service's public key.")
+    talent_public_key_file: Path | None = Field(default=None, description="The talent service's public key.")
     internal_token_ttl_seconds: PositiveInt = 60
     bootstrap_admin_key: SecretStr | None = None
     rate_limit_per_second: PositiveFloat = 100.0
@@ -71,6 +76,11 @@ class Settings(BaseSettings):
     key_cache_seconds: PositiveFloat = 1.0
     audit_flush_seconds: PositiveFloat = 0.5
     cors_origins: list[str] = Field(default_factory=list)
+
+    @staticmethod
+    def public_key_setting(issuer: str) -> str:
+        """The field naming ``issuer``'s public key file."""
+        return f"{issuer}_public_key_file"
 
     @cached_property
     def service_urls(self) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""A minimal app built by ``create_app`` around test routes, trusting the test signing key."""
+"""A minimal app built by ``create_app`` around test routes, trusting the test public keys."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from shared.app import create_app
-from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator, internal_token_scheme
+from shared.auth import INTERNAL_TOKEN_HEADER, internal_token_authenticator, internal_token_scheme
 from shared.settings import Settings
-from tests.auth import TEST_SECRET, token
+from tests.auth import token, verifier_for
 
 HEADERS = {INTERNAL_TOKEN_HEADER: token("probe")}  # a valid token; probe routes ask for no scope
 
@@ -24,5 +24,5 @@ def probe_app(routers: Sequence[APIRouter], settings: Settings | None = None) ->
         uses_database=False,
         security=internal_token_scheme,
     )
-    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
+    app.state.authenticator = internal_token_authenticator(verifier_for("probe"))
     return app

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.app import create_app
@@ -36,6 +37,7 @@ from shared.auth import (
 from shared.settings import Settings
 from tests.auth import TEST_KEYS, key_file_settings, raw_token, service_token, token
 from tests.conftest import bind_app
+from tests.kpi_service.helpers import kpi_body
 from tests.routes import api_routes
 
 # One route per service, with the scope it needs.
@@ -234,6 +236,85 @@ async def test_a_service_token_beyond_its_policy_is_refused_not_trimmed(kpi_clie
             response = await kpi_client.request(method, path, json={"points": []}, headers=_as(credential))
             assert response.status_code == 401, (case, path)
             assert response.json()["detail"] == "Missing or invalid credentials."
+
+
+async def test_talent_writes_only_hr_kpis_through_the_real_kpi_app(
+    kpi_client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    talent = _as(service_token("talent", "kpi", *TALENT, act="k3f9a1b2c3"))
+    definition = {"name": "x", "unit": "ratio", "domain": "hr", "direction": "decrease", "aggregation": "last"}
+    foreign = await kpi_client.post("/v1/kpis", json={**definition, "key": "supply.otd", "cadence": "daily"})
+    assert foreign.status_code == 201  # made by an admin caller: not talent's to change
+    own = await kpi_client.post(
+        "/v1/kpis", json={**definition, "key": "hr.turnover_rate.sales", "cadence": "monthly"}, headers=talent
+    )
+    assert own.status_code == 201, own.text
+
+    refused = await kpi_client.post(
+        "/v1/kpis", json={**definition, "key": "hrx.sneaky", "cadence": "daily"}, headers=talent
+    )
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "'hrx.sneaky'" in refused.json()["detail"]
+    assert refused.json()["errors"] == [
+        {"location": "body", "pointer": "/key", "code": "kpi_key_not_allowed",
+         "message": "KPI 'hrx.sneaky' does not start with 'hr.'."}
+    ]  # fmt: skip
+    foreign_id = foreign.json()["id"]
+    writes: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+        "change": ("PATCH", "/v1/kpis/supply.otd", {"name": "mine"}),
+        "change by id": ("PATCH", f"/v1/kpis/{foreign_id}", {"name": "mine"}),
+        "archive": ("DELETE", "/v1/kpis/supply.otd", None),
+        "targets": ("PUT", "/v1/kpis/supply.otd/targets", {"targets": []}),
+    }
+    for case, (method, path, body) in writes.items():
+        response = await kpi_client.request(method, path, json=body, headers={**talent, "If-Match": '"1"'})
+        assert response.status_code == 403, (case, response.text)
+        [error] = response.json()["errors"]
+        assert (error["location"], error["parameter"]) == ("path", "id_or_key"), case
+        assert "'supply.otd'" in error["message"]
+
+    ts = "2026-03-01T00:00:00Z"
+    mixed = {
+        "points": [
+            {"kpi": "hr.turnover_rate.sales", "ts": ts, "value": 0.1},
+            {"kpi": "supply.otd", "ts": ts, "value": 1},
+        ]
+    }
+    response = await kpi_client.post("/v1/measurements", json=mixed, headers=talent)
+    assert response.status_code == 403
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/points/1/kpi"]
+    assert (await kpi_client.get("/v1/kpis/hr.turnover_rate.sales/measurements")).json()[
+        "items"
+    ] == []  # nothing written
+
+    changed = await kpi_client.patch(
+        "/v1/kpis/hr.turnover_rate.sales", json={"name": "Turnover"}, headers={**talent, "If-Match": '"1"'}
+    )
+    assert changed.status_code == 200, changed.text
+    assert (
+        await kpi_client.put("/v1/kpis/hr.turnover_rate.sales/targets", json={"targets": []}, headers=talent)
+    ).status_code == 200
+    pushed = await kpi_client.post("/v1/measurements", json={"points": mixed["points"][:1]}, headers=talent)
+    assert pushed.status_code == 200, pushed.text
+    recorded = await connection.scalar(
+        text("SELECT m.recorded_by FROM kpi.measurements m JOIN kpi.kpis k ON k.id = m.kpi_id WHERE k.key = :key"),
+        {"key": "hr.turnover_rate.sales"},
+    )
+    assert recorded == "talent for k3f9a1b2c3"  # who acted, for whom
+
+
+async def test_a_caller_through_the_gateway_is_recorded_by_its_key_id(
+    kpi_client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    await kpi_client.post("/v1/kpis", json=kpi_body(key="ops.scrap"))
+    body = {"points": [{"kpi": "ops.scrap", "ts": "2026-03-01T00:00:00Z", "value": 2}]}
+    caller = _as(token("kpi", "measurements:write", key_id="k3f9a1b2c3"))
+    assert (await kpi_client.post("/v1/measurements", json=body, headers=caller)).status_code == 200
+    recorded = await connection.scalar(
+        text("SELECT recorded_by FROM kpi.measurements ORDER BY recorded_at DESC LIMIT 1")
+    )
+    assert recorded == "k3f9a1b2c3"
 
 
 # --------------------------------------------------------------------------- start-up

@@ -113,7 +113,7 @@ async def create_kpi(
                     ],
                 )
             return JSONResponse(previous.response, status_code=previous.status_code, headers=previous.headers)
-    kpi = await service.create_kpi(session, body)
+    kpi = await service.create_kpi(session, body, principal=principal)
     public = service.kpi_public(kpi)
     headers = {"Location": f"/v1/kpis/{kpi.key}"}
     response = _with_etag(public, 201, headers)
@@ -152,9 +152,14 @@ async def get_kpi(
     summary="Change a KPI definition (If-Match required; the key never changes).",
 )
 async def update_kpi(
-    id_or_key: IdOrKey, body: KpiUpdate, session: SessionDep, settings: SettingsDep, _: Writer, if_match: IfMatch = None
+    id_or_key: IdOrKey,
+    body: KpiUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Writer,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
-    kpi = await service.update_kpi(session, id_or_key, body, if_match, settings)
+    kpi = await service.update_kpi(session, id_or_key, body, if_match, settings, principal=principal)
     return _with_etag(service.kpi_public(kpi))
 
 
@@ -168,8 +173,8 @@ async def update_kpi(
     },
     summary="Delete a KPI, or archive it when it has measurements (they are never destroyed).",
 )
-async def delete_kpi(id_or_key: IdOrKey, session: SessionDep, _: Writer, if_match: IfMatch = None) -> Response:
-    archived = await service.delete_kpi(session, id_or_key, if_match)
+async def delete_kpi(id_or_key: IdOrKey, session: SessionDep, principal: Writer, if_match: IfMatch = None) -> Response:
+    archived = await service.delete_kpi(session, id_or_key, if_match, principal=principal)
     if archived is None:
         return Response(status_code=204)
     return _with_etag(service.kpi_public(archived))
@@ -193,11 +198,11 @@ async def put_targets(
     body: TargetsPut,
     session: SessionDep,
     settings: SettingsDep,
-    _: Writer,
+    principal: Writer,
     if_match: IfMatch = None,
 ) -> Targets:
     kpi = await service.get_kpi(session, id_or_key, for_update=True)
-    rows = await service.put_targets(session, kpi, body.targets, if_match, settings)
+    rows = await service.put_targets(session, kpi, body.targets, if_match, settings, principal=principal)
     return Targets(kpi=kpi.key, targets=[TargetPublic.model_validate(r) for r in rows])
 
 
@@ -221,7 +226,7 @@ async def ingest_measurements(
     dry_run: Annotated[bool, Query(description="Validate and count, write nothing.")] = False,
 ) -> IngestResult:
     body = await request.body()
-    return await service.ingest(session, body, recorded_by=principal.key_id, dry_run=dry_run, settings=settings)
+    return await service.ingest(session, body, principal=principal, dry_run=dry_run, settings=settings)
 
 
 @router.get(

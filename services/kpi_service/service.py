@@ -35,6 +35,7 @@ from services.kpi_service.status import (
     stale_since,
     trend,
 )
+from shared.auth import Principal
 from shared.concurrency import require_if_match
 from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
 from shared.db import Database
@@ -42,6 +43,7 @@ from shared.errors import Conflict, FieldError, NotFound, UnprocessableContent
 from shared.models import utcnow
 
 DEADLOCK_RETRIES = 3
+ID_OR_KEY = "id_or_key"  # the path parameter naming the KPI a write is about
 
 
 def kpi_public(kpi: Kpi) -> KpiPublic:
@@ -66,7 +68,8 @@ async def get_kpi(session: AsyncSession, id_or_key: str, *, for_update: bool = F
     return kpi
 
 
-async def create_kpi(session: AsyncSession, body: KpiCreate) -> Kpi:
+async def create_kpi(session: AsyncSession, body: KpiCreate, *, principal: Principal) -> Kpi:
+    principal.require_kpi_keys([("/key", body.key)], location="body")
     if await repository.key_exists(session, body.key):
         raise Conflict(
             f"A KPI with key {body.key!r} already exists.",
@@ -82,9 +85,16 @@ async def create_kpi(session: AsyncSession, body: KpiCreate) -> Kpi:
 
 
 async def update_kpi(
-    session: AsyncSession, id_or_key: str, body: KpiUpdate, if_match: str | None, settings: KpiSettings
+    session: AsyncSession,
+    id_or_key: str,
+    body: KpiUpdate,
+    if_match: str | None,
+    settings: KpiSettings,
+    *,
+    principal: Principal,
 ) -> Kpi:
     kpi = await get_kpi(session, id_or_key, for_update=True)
+    principal.require_kpi_keys([(ID_OR_KEY, kpi.key)], location="path")
     require_if_match(if_match, kpi.version)
     changes = body.model_dump(exclude_unset=True, mode="json")
     archived = changes.pop("archived", None)
@@ -121,10 +131,13 @@ async def update_kpi(
     return kpi
 
 
-async def delete_kpi(session: AsyncSession, id_or_key: str, if_match: str | None) -> Kpi | None:
+async def delete_kpi(
+    session: AsyncSession, id_or_key: str, if_match: str | None, *, principal: Principal
+) -> Kpi | None:
     """Archive a KPI that has measurements (they are never destroyed by the API); delete one that has
     none. Returns the archived KPI, or None when deleted."""
     kpi = await get_kpi(session, id_or_key, for_update=True)
+    principal.require_kpi_keys([(ID_OR_KEY, kpi.key)], location="path")
     require_if_match(if_match, kpi.version)
     if await repository.has_measurements(session, kpi.id):
         if kpi.archived_at is None:
@@ -175,8 +188,15 @@ def _check_targets(direction: Direction, targets: Sequence[TargetIn]) -> list[Fi
 
 
 async def put_targets(
-    session: AsyncSession, kpi: Kpi, targets: Sequence[TargetIn], if_match: str | None, settings: KpiSettings
+    session: AsyncSession,
+    kpi: Kpi,
+    targets: Sequence[TargetIn],
+    if_match: str | None,
+    settings: KpiSettings,
+    *,
+    principal: Principal,
 ) -> list[KpiTarget]:
+    principal.require_kpi_keys([(ID_OR_KEY, kpi.key)], location="path")
     if if_match is not None:
         require_if_match(if_match, kpi.version)
     errors = _check_targets(Direction(kpi.direction), targets)
@@ -195,9 +215,17 @@ async def put_targets(
 
 
 async def ingest(
-    session: AsyncSession, body: bytes, *, recorded_by: str, dry_run: bool, settings: KpiSettings
+    session: AsyncSession, body: bytes, *, principal: Principal, dry_run: bool, settings: KpiSettings
 ) -> IngestResult:
     points = parse_points(body, settings.max_batch_points)
+    principal.require_kpi_keys(
+        (
+            (f"/points/{i}/kpi", p["kpi"])
+            for i, p in enumerate(points)
+            if isinstance(p, dict) and isinstance(p.get("kpi"), str)
+        ),
+        location="body",
+    )
     connection = await repository.driver(session)
     keys = {p["kpi"] for p in points if isinstance(p, dict) and isinstance(p.get("kpi"), str)}
     rows = await repository.resolve_keys(connection, list(keys), lock=not dry_run)
@@ -223,7 +251,7 @@ async def ingest(
                     batch.kpi_ids,
                     batch.timestamps,
                     batch.values,
-                    recorded_by=recorded_by,
+                    recorded_by=principal.recorded_as,  # `talent for k3f9a1b2` when a service acts
                     zone=settings.org_timezone,
                 )
             break

@@ -19,13 +19,14 @@ from services.kpi_service.config import KpiSettings
 from services.kpi_service.main import app
 from services.kpi_service.models import Kpi
 from services.kpi_service.service import ingest
-from shared.auth import INTERNAL_TOKEN_HEADER
+from shared.auth import INTERNAL_TOKEN_HEADER, Principal, Scope
 from shared.db import Database, async_url, plain_url
 from shared.settings import Settings
 from tests.auth import token
 from tests.kpi_service.helpers import create_kpi, push, push_ok
 
 TS = "2026-03-10T08:00:00+01:00"
+WRITER = frozenset({Scope.measurements_write.value})
 
 
 async def _values(client: httpx.AsyncClient, key: str, **params: Any) -> list[tuple[str, float]]:
@@ -211,7 +212,7 @@ async def test_concurrent_batches_on_the_same_point_lose_nothing(database_url: s
         async def write(value: float) -> None:
             async with database.session() as session:
                 body = f'{{"points": [{{"kpi": "{key}", "ts": "{ts}", "value": {value}}}]}}'.encode()
-                await ingest(session, body, recorded_by="racer", dry_run=False, settings=settings)
+                await ingest(session, body, principal=Principal("racer", WRITER), dry_run=False, settings=settings)
 
         await asyncio.gather(*(write(float(v)) for v in range(1, 9)))
         connection = await asyncpg.connect(plain_url(database_url))
@@ -304,7 +305,7 @@ async def test_a_batch_waits_for_a_cadence_change_and_then_follows_it(database_u
 
         async def push() -> None:
             async with database.session() as session:
-                await ingest(session, body, recorded_by="t", dry_run=False, settings=settings)
+                await ingest(session, body, principal=Principal("t", WRITER), dry_run=False, settings=settings)
 
         async with database.session() as change:
             kpi = (await change.exec(select(Kpi).where(Kpi.key == key).with_for_update())).one()

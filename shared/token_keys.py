@@ -156,4 +156,14 @@ def gateway_identity(settings: Settings) -> GatewayIdentity:
 
 
 def service_identity(settings: Settings, issuer: str) -> ServiceIdentity:
-    return ServiceIdentity(issuer, load_private_key(settings, issuer), settings.internal_token_ttl_seconds)
+    """``issuer``'s signer. Its key must not be one of the issuers it trusts: a service given the
+    gateway's private key (one environment shared by every process, a wrong mount) could forge the
+    gateway's tokens, so it refuses to start."""
+    private = load_private_key(settings, issuer)
+    own = private.public_key()
+    for other, public in load_public_keys(settings, issuer).items():
+        if other != issuer and public == own:
+            raise ConfigurationError(
+                f"{_variable(PRIVATE_KEY_SETTING)} holds the {other} private key; the {issuer} service needs its own."
+            )
+    return ServiceIdentity(issuer, private, settings.internal_token_ttl_seconds)

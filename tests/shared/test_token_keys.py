@@ -153,3 +153,17 @@ def test_files_that_are_not_ed25519_keys_are_refused(tmp_path: Path) -> None:
         settings = _settings(tmp_path, gateway_public_key_file=tmp_path / name)
         with pytest.raises(ConfigurationError, match=r"GATEWAY_PUBLIC_KEY_FILE names .* not an Ed25519 public"):
             load_public_keys(settings, "talent")
+
+
+@pytest.mark.parametrize(("service", "borrowed"), [("talent", "gateway"), ("strategy", "gateway"), ("kpi", "talent")])
+def test_a_service_given_another_issuers_private_key_refuses_to_start(
+    service: str, borrowed: str, tmp_path: Path
+) -> None:
+    named = {**key_file_settings(service), "internal_token_private_key_file": KEYS_DIR / f"{borrowed}.pem"}
+    settings = Settings(env="production", data_dir=tmp_path, **named)  # type: ignore[arg-type]
+    with pytest.raises(
+        ConfigurationError, match=f"holds the {borrowed} private key; the {service} service needs its own"
+    ):
+        service_identity(settings, service)
+    own = Settings(env="production", data_dir=tmp_path, **key_file_settings(service))  # type: ignore[arg-type]
+    assert service_identity(own, service).issuer == service

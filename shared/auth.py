@@ -133,9 +133,6 @@ class Principal:
         ``"<service> for <act>"`` for a service acting for a caller (``talent for k3f9a1b2``)."""
         return f"{self.issuer} for {self.act}" if self.act is not None else self.key_id
 
-    def may_write_kpi(self, key: str) -> bool:
-        return self.key_prefix is None or key.startswith(self.key_prefix)
-
     def require_kpi_keys(self, located: Iterable[tuple[str, str]], *, location: Literal["body", "path"]) -> None:
         """403 unless this principal may write every KPI of ``located`` — ``(where, key)`` pairs,
         ``where`` a JSON pointer into the body or the name of the path parameter."""

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import itertools
 import os
 import re
 import resource
-import secrets
 import shutil
 import signal
 import socket
@@ -60,10 +60,11 @@ from sqlalchemy.engine import make_url
 from pilotage import migrate
 from pilotage.supervisor import StartupError, Supervisor, child_environment
 from services.gateway.keys import generate_key
-from shared.auth import INTERNAL_TOKEN_HEADER, Principal, Scope, TokenSigner
+from shared.auth import INTERNAL_TOKEN_HEADER, ISSUERS, Principal, Scope
 from shared.db import plain_url
 from shared.embedded_postgres import embedded_server_url, stop_embedded_server
 from shared.settings import Settings
+from shared.token_keys import development_key_pair, gateway_identity
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -258,22 +259,28 @@ def throwaway_database(settings: Settings | None = None, prefix: str = "pilotage
 
 @dataclass(frozen=True)
 class Credentials:
-    """A throw-away admin API key and internal-token secret for one run (never the data folder's)."""
+    """A throw-away admin API key and token key pairs for one run (never the data folder's): the
+    processes run in development with a data folder of their own, holding only these keys."""
 
     api_key: str
-    token_secret: str
+    data_dir: Path
 
     @classmethod
     def generate(cls) -> Credentials:
-        return cls(api_key=generate_key().full, token_secret=secrets.token_urlsafe(48))
+        data_dir = Path(tempfile.mkdtemp(prefix="pilotage-bench-"))
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+        for issuer in ISSUERS:
+            development_key_pair(data_dir / "keys", issuer)
+        return cls(api_key=generate_key().full, data_dir=data_dir)
 
     @property
     def platform_env(self) -> dict[str, str]:
-        """The gateway bootstraps the admin key; every process verifies tokens with the secret. The
-        rate limiter still runs on every request but is set never to refuse one: a 429 fails the run."""
+        """The gateway bootstraps the admin key; every process signs and verifies tokens with the
+        key pairs of the run's data folder (the database is named by DATABASE_URL). The rate
+        limiter still runs on every request but is set never to refuse one: a 429 fails the run."""
         return {
             "PILOTAGE_BOOTSTRAP_ADMIN_KEY": self.api_key,
-            "PILOTAGE_INTERNAL_TOKEN_SECRET": self.token_secret,
+            "PILOTAGE_DATA_DIR": str(self.data_dir),
             "PILOTAGE_RATE_LIMIT_PER_SECOND": "1000000000",
             "PILOTAGE_RATE_LIMIT_BURST": "1000000000",
         }
@@ -284,7 +291,8 @@ class Credentials:
     def service_headers(self, service: str, *scopes: Scope, ttl_seconds: int = 86_400) -> dict[str, str]:
         """What the gateway would forward to ``service``: a token for the ``bench`` principal."""
         principal = Principal(key_id="bench", scopes=frozenset(s.value for s in scopes))
-        return {INTERNAL_TOKEN_HEADER: TokenSigner(self.token_secret, ttl_seconds).token_for(principal, service)}
+        settings = Settings(env="development", data_dir=self.data_dir, internal_token_ttl_seconds=ttl_seconds)
+        return {INTERNAL_TOKEN_HEADER: gateway_identity(settings).token_for(principal, service)}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from shared.auth import TokenVerifier, authenticate, internal_token_authenticator, internal_token_secret
+from shared.auth import ISSUERS, authenticate, internal_token_authenticator
 from shared.db import Database
 from shared.embedded_postgres import resolve_database_url
 from shared.errors import FieldError, Problem, UnprocessableContent, install_problem_handlers, problem_responses
@@ -27,6 +27,7 @@ from shared.limits import BodyLimitMiddleware
 from shared.observability import RequestIdMiddleware, configure_logging
 from shared.scope_gate import ScopeGate
 from shared.settings import Settings
+from shared.token_keys import service_identity, token_verifier
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -110,21 +111,25 @@ def create_app(
     """Build a service app. Every route of ``routers`` requires authentication (deny by default):
     ``security`` is the scheme OpenAPI declares, and the caller is established by
     ``app.state.authenticator`` — internal-token verification unless ``verify_internal_tokens`` is
-    false (the gateway authenticates API keys itself)."""
+    false (the gateway authenticates API keys itself). A service's ``app.state.identity`` (a
+    :class:`~shared.auth.ServiceIdentity`) signs the calls it makes to other services; both need
+    their keys at start-up (``shared.token_keys``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, service)
         async with AsyncExitStack() as stack:
+            # Keys first: a missing or exposed key stops start-up before anything else is opened.
+            if verify_internal_tokens and getattr(app.state, "authenticator", None) is None:
+                app.state.authenticator = internal_token_authenticator(token_verifier(settings, service))
+            if verify_internal_tokens and service in ISSUERS and getattr(app.state, "identity", None) is None:
+                app.state.identity = service_identity(settings, service)  # signs this service's own calls
             if uses_database:
                 if getattr(app.state, "database", None) is None:  # tests bind their own beforehand
                     app.state.database = await open_database(settings, service)
                     stack.callback(delattr, app.state, "database")  # a later start opens a new one
                     stack.push_async_callback(app.state.database.dispose)
                 app.state.readiness_checks.setdefault("database", app.state.database.ping)
-            if verify_internal_tokens and getattr(app.state, "authenticator", None) is None:
-                verifier = TokenVerifier(internal_token_secret(settings), audience=service)
-                app.state.authenticator = internal_token_authenticator(verifier)
             for extra in lifespans:
                 await stack.enter_async_context(extra(app))
             # What start-up made lives as long as the process: keep it out of the collector's full

@@ -9,8 +9,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import PayloadTooLarge, RequestTimeout, send_problem
 
-# The rest of a refused body is not read: the connection cannot serve another request after it.
+# A body too slow to arrive is not waited for: the connection is closed after the 408.
 CLOSE = {"Connection": "close"}
+# A body too large is answered at once but not cut off: closing a socket with unread input resets
+# it, and the client, still sending, would see a broken connection instead of the 413. The server
+# discards the rest (within its unread-body deadline, see shared.serving) and the connection goes on.
 
 
 class BodyLimitMiddleware:
@@ -36,7 +39,7 @@ class BodyLimitMiddleware:
                     await send_problem(send, 400, "Content-Length is not a number.")
                     return
                 if declared > self.max_bytes:
-                    await send_problem(send, 413, self._detail(), slug=PayloadTooLarge.slug, headers=CLOSE)
+                    await send_problem(send, 413, self._detail(), slug=PayloadTooLarge.slug)
                     return
                 break
         received = 0
@@ -62,7 +65,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(self._detail(), headers=CLOSE)
+                    raise PayloadTooLarge(self._detail())
                 complete = not message.get("more_body", False)
             else:
                 complete = True

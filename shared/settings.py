@@ -92,9 +92,14 @@ class Settings(BaseSettings):
         default=30.0, description="How long an open breaker answers 503 at once before it lets a probe call through."
     )
 
-    internal_token_secret: SecretStr | None = Field(
-        default=None, description="HS256 key signing gateway → service tokens; generated in development."
+    # Internal tokens (shared/token_keys.py): Ed25519 PEM files, generated into the data folder in
+    # development. A process reads its own private key and the public keys of the issuers it trusts.
+    internal_token_private_key_file: Path | None = Field(
+        default=None, description="This process's Ed25519 private key (PEM, readable by its owner only)."
     )
+    gateway_public_key_file: Path | None = Field(default=None, description="The gateway's public key (PEM).")
+    strategy_public_key_file: Path | None = Field(default=None, description="The strategy service's public key.")
+    talent_public_key_file: Path | None = Field(default=None, description="The talent service's public key.")
     internal_token_ttl_seconds: PositiveInt = 60
     bootstrap_admin_key: SecretStr | None = None
     rate_limit_per_second: PositiveFloat = 100.0
@@ -107,13 +112,18 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator(
-        "database_url", "strategy_url", "kpi_url", "talent_url", "internal_token_secret", "bootstrap_admin_key",
+        "database_url", "strategy_url", "kpi_url", "talent_url", "bootstrap_admin_key",
         mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """The same for values given in code: an empty URL or secret is no URL or secret."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @staticmethod
+    def public_key_setting(issuer: str) -> str:
+        """The field naming ``issuer``'s public key file."""
+        return f"{issuer}_public_key_file"
 
     @cached_property
     def service_urls(self) -> dict[str, str]:

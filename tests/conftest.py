@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pilotage import migrate
-from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator
+from shared.auth import INTERNAL_TOKEN_HEADER, internal_token_authenticator
 from shared.db import Database, async_url
 from shared.embedded_postgres import embedded_server_running, stop_embedded_server
 from shared.settings import Settings
-from tests.auth import TEST_SECRET, token
+from tests.auth import token, verifier_for
 from tests.database import temporary_database
 
 
@@ -56,11 +56,11 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 def bind_app(app: FastAPI, database_url: str, connection: AsyncConnection) -> None:
-    """What the lifespan would set up, bound to the test's transaction and the test signing key."""
+    """What the lifespan would set up, bound to the test's transaction and the test public keys."""
     database = Database(database_url, Settings())
     database.bind_to(connection)
     app.state.database = database
-    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience=app.state.service))
+    app.state.authenticator = internal_token_authenticator(verifier_for(app.state.service))
 
 
 async def _client(app: FastAPI, database_url: str, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:

@@ -1,4 +1,4 @@
-"""A minimal app built by ``create_app`` around test routes, trusting the test signing key."""
+"""A minimal app built by ``create_app`` around test routes, trusting the test public keys."""
 
 from __future__ import annotations
 
@@ -7,22 +7,11 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from shared.app import create_app
-from shared.auth import (
-    INTERNAL_TOKEN_HEADER,
-    Principal,
-    TokenSigner,
-    TokenVerifier,
-    internal_token_authenticator,
-    internal_token_scheme,
-)
+from shared.auth import INTERNAL_TOKEN_HEADER, internal_token_authenticator, internal_token_scheme
 from shared.settings import Settings
-from tests.auth import TEST_SECRET
+from tests.auth import token, verifier_for
 
-# A valid token for the whole session (made at import: a minute's lifetime would expire mid-suite);
-# probe routes ask for no scope.
-HEADERS = {
-    INTERNAL_TOKEN_HEADER: TokenSigner(TEST_SECRET, 24 * 3600).token_for(Principal("testkey01", frozenset()), "probe")
-}
+HEADERS = {INTERNAL_TOKEN_HEADER: token("probe")}  # valid for the whole suite; probe routes ask for no scope
 
 
 def probe_app(routers: Sequence[APIRouter], settings: Settings | None = None) -> FastAPI:
@@ -35,5 +24,5 @@ def probe_app(routers: Sequence[APIRouter], settings: Settings | None = None) ->
         uses_database=False,
         security=internal_token_scheme,
     )
-    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
+    app.state.authenticator = internal_token_authenticator(verifier_for("probe"))
     return app

@@ -11,6 +11,7 @@ import importlib
 import os
 import re
 import shlex
+import shutil
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -25,9 +26,11 @@ from sqlalchemy.engine import make_url
 from pilotage.cli import build_parser, cmd_migrate
 from pilotage.serve import config_for
 from pilotage.supervisor import APPS, serve_command
-from shared.auth import internal_token_secret
+from shared.auth import ISSUERS, trusted_issuers
 from shared.serving import BoundedHttpToolsProtocol, ServerConfig
 from shared.settings import Settings
+from shared.token_keys import load_private_key, load_public_keys
+from tests.auth import KEYS_DIR, TEST_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -178,25 +181,74 @@ def _interpolate(value: str, host: dict[str, str]) -> str:
     return _INTERPOLATION.sub(substitute, value)
 
 
-SECRET = "compose-test-" + "k" * 40
+SECRETS_DIR = "/run/secrets/"
+
+
+def _mounted_secrets(service: dict[str, Any]) -> set[str]:
+    """The secrets a service mounts (short syntax: each at /run/secrets/<name>)."""
+    return {str(name) for name in service.get("secrets") or []}
+
+
+def _key_files(service: dict[str, Any]) -> dict[str, str]:
+    """The key-file settings of a service: variable -> the secret it names."""
+    return {
+        name: value.removeprefix(SECRETS_DIR)
+        for name, value in _environment(service).items()
+        if name.endswith("_KEY_FILE")
+    }
+
+
+@pytest.mark.parametrize("app", APP_SERVICES)
+def test_each_app_gets_its_own_private_key_and_the_public_keys_it_trusts(app: str) -> None:
+    service = _service(app)
+    files = _key_files(service)
+    assert app in ISSUERS, "every process signs as itself"
+    expected = {"PILOTAGE_INTERNAL_TOKEN_PRIVATE_KEY_FILE": f"{app}.pem"}
+    if app != GATEWAY:  # the gateway authenticates API keys; it verifies no token
+        for issuer in trusted_issuers(app):
+            expected[f"PILOTAGE_{Settings.public_key_setting(issuer).upper()}"] = f"{issuer}.pub.pem"
+    assert files == expected
+    assert all(_environment(service)[name].startswith(SECRETS_DIR) for name in files)
+    assert _mounted_secrets(service) == set(files.values()), "mounts exactly the keys it is configured with"
+    declared = _compose()["secrets"]
+    for secret in files.values():
+        assert str(declared[secret]["file"]).endswith(f"}}/{secret}"), secret
+
+
+def test_a_private_key_is_mounted_only_into_its_own_service() -> None:
+    for app in APP_SERVICES:
+        private = {s for s in _mounted_secrets(_service(app)) if not s.endswith(".pub.pem")}
+        assert private == {f"{app}.pem"}
+    for name in (DATABASE, MIGRATE):
+        assert not _mounted_secrets(_service(name))
+        assert not _key_files(_service(name))
 
 
 @pytest.mark.parametrize("service", [MIGRATE, *APP_SERVICES])
-def test_the_settings_accept_the_environment(service: str, clean_environment: pytest.MonkeyPatch) -> None:
-    host = {"PILOTAGE_INTERNAL_TOKEN_SECRET": SECRET}
-    environment = {name: _interpolate(value, host) for name, value in _environment(_service(service)).items()}
+def test_the_settings_accept_the_environment(
+    service: str, clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What each container would read, with /run/secrets/<name> being the test keys' file <name>."""
+    secrets_dir = tmp_path / "secrets"
+    shutil.copytree(KEYS_DIR, secrets_dir)
+    environment = {name: _interpolate(value, {}) for name, value in _environment(_service(service)).items()}
     for name, value in environment.items():
-        clean_environment.setenv(name, value)
+        clean_environment.setenv(name, value.replace(SECRETS_DIR, f"{secrets_dir}/"))
     for settings_class in _settings_classes(service):
         settings = settings_class()
         assert settings.database_url == environment["DATABASE_URL"]
         assert settings.env == "production"
-        assert internal_token_secret(settings) == SECRET  # start-up accepts it
+        if service == MIGRATE:
+            continue
+        private = load_private_key(settings, service)  # start-up accepts it
+        assert private.public_key() == TEST_KEYS[service].public_key(), "its own key"
+        if service != GATEWAY:
+            assert set(load_public_keys(settings, service)) == set(trusted_issuers(service))
 
 
 @pytest.mark.parametrize("service", [MIGRATE, *APP_SERVICES])
 def test_a_variable_compose_passes_empty_is_unset(service: str, clean_environment: pytest.MonkeyPatch) -> None:
-    host = {"PILOTAGE_INTERNAL_TOKEN_SECRET": SECRET}  # every optional variable left out on the host
+    host: dict[str, str] = {}  # every optional variable left out on the host
     environment = {name: _interpolate(value, host) for name, value in _environment(_service(service)).items()}
     for name, value in environment.items():
         clean_environment.setenv(name, value)
@@ -209,16 +261,18 @@ def test_a_variable_compose_passes_empty_is_unset(service: str, clean_environmen
     if service == GATEWAY:
         assert environment["PILOTAGE_BOOTSTRAP_ADMIN_KEY"] == ""
         assert _settings_classes(GATEWAY)[-1]().bootstrap_admin_key is None
-    given_in_code = Settings(bootstrap_admin_key="", internal_token_secret=" ", kpi_url="", database_url="")
-    assert (given_in_code.bootstrap_admin_key, given_in_code.internal_token_secret) == (None, None)
-    assert (given_in_code.kpi_url, given_in_code.database_url) == (None, None)
+    given_in_code = Settings(bootstrap_admin_key=" ", kpi_url="", database_url="")
+    assert (given_in_code.bootstrap_admin_key, given_in_code.kpi_url, given_in_code.database_url) == (None, None, None)
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
-def test_compose_refuses_to_start_without_the_signing_secret(service: str) -> None:
-    environment = _environment(_service(service))
-    with pytest.raises(LookupError, match="PILOTAGE_INTERNAL_TOKEN_SECRET"):
-        {name: _interpolate(value, {}) for name, value in environment.items()}
+def test_compose_refuses_to_start_without_the_keys_folder(service: str) -> None:
+    for secret in _mounted_secrets(_service(service)):
+        with pytest.raises(LookupError, match="PILOTAGE_KEYS_DIR"):
+            _interpolate(str(_compose()["secrets"][secret]["file"]), {})
+        assert _interpolate(str(_compose()["secrets"][secret]["file"]), {"PILOTAGE_KEYS_DIR": "./keys"}) == (
+            f"./keys/{secret}"
+        )
 
 
 @pytest.mark.parametrize("service", [MIGRATE, *APP_SERVICES])
@@ -250,7 +304,7 @@ def test_each_app_runs_its_module_on_its_port(app: str) -> None:
 
 @pytest.mark.parametrize("app", APP_SERVICES)
 def test_each_app_runs_with_the_bounded_server(app: str, clean_environment: pytest.MonkeyPatch) -> None:
-    host = {"PILOTAGE_INTERNAL_TOKEN_SECRET": SECRET}
+    host: dict[str, str] = {}
     for name, value in _environment(_service(app)).items():
         clean_environment.setenv(name, _interpolate(value, host))
     command = _command(_service(app))

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from services.gateway.keys import generate_key
-from shared.auth import INTERNAL_TOKEN_HEADER, Principal, TokenSigner
-from tests.auth import TEST_SECRET
+from shared.auth import INTERNAL_TOKEN_HEADER
+from tests.auth import install_test_keys, token
 from tests.database import temporary_database
 from tests.test_end_to_end import _environment, _ports, _run_up, _stop, _wait_ready
 
@@ -163,7 +163,7 @@ class Platform:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """`pilotage up` on a throw-away database, with a bootstrap admin key and the test signing key
+    """`pilotage up` on a throw-away database, with a bootstrap admin key and the suite's key pairs
     (so the tests can sign internal tokens to call each service directly)."""
     ports = _ports()
     admin_key = generate_key().full
@@ -171,9 +171,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         env = _environment(
             ports,
             DATABASE_URL=url,
-            PILOTAGE_DATA_DIR=str(tmp_path_factory.mktemp("data")),
+            PILOTAGE_DATA_DIR=str(install_test_keys(tmp_path_factory.mktemp("data"))),
             PILOTAGE_BOOTSTRAP_ADMIN_KEY=admin_key,
-            PILOTAGE_INTERNAL_TOKEN_SECRET=TEST_SECRET,
         )
         process = _run_up(env)
         try:
@@ -341,9 +340,8 @@ MAX_EXAMPLES = {"gateway": 20, "kpi": 10, "strategy": 20, "talent": 20}
 def _credentials(platform: Platform, target: str) -> str:
     if target == "gateway":
         return f"Authorization: Bearer {platform.admin_key}"
-    # The fuzzer runs longer than an internal token's default lifetime: sign one that lasts the run.
-    token = TokenSigner(TEST_SECRET, ttl_seconds=900).token_for(Principal("contract01", frozenset({"admin"})), target)
-    return f"{INTERNAL_TOKEN_HEADER}: {token}"
+    # The platform signs with the suite's keys; a test token lasts longer than the run.
+    return f"{INTERNAL_TOKEN_HEADER}: {token(target, 'admin', key_id='contract01')}"
 
 
 @pytest.mark.slow

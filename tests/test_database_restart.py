@@ -12,11 +12,11 @@ import pytest
 
 from pilotage import migrate
 from services.kpi_service.main import app
-from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator
+from shared.auth import INTERNAL_TOKEN_HEADER, internal_token_authenticator
 from shared.db import Database
 from shared.embedded_postgres import embedded_server_url, stop_embedded_server
 from shared.settings import Settings
-from tests.auth import TEST_SECRET, token
+from tests.auth import token, verifier_for
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ async def test_requests_fail_cleanly_while_the_database_is_away_then_recover(own
     await asyncio.to_thread(migrate.upgrade, url)
     database = Database(url, Settings(db_connect_timeout=2))
     app.state.database = database
-    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="kpi"))
+    app.state.authenticator = internal_token_authenticator(verifier_for("kpi"))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

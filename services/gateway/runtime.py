@@ -10,8 +10,9 @@ from services.gateway.config import GatewaySettings
 from services.gateway.proxy import UpstreamPool
 from services.gateway.ratelimit import InflightLimiter, RateLimiter
 from services.gateway.service import AuditRecorder, KeyStore, ensure_bootstrap_key
-from shared.auth import TokenSigner, internal_token_secret
+from shared.auth import GatewayIdentity
 from shared.db import Database
+from shared.token_keys import gateway_identity
 
 logger = logging.getLogger("pilotage.gateway")
 T = TypeVar("T")
@@ -23,13 +24,13 @@ class GatewayRuntime:
         self.pool = UpstreamPool(settings)
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.inflight = InflightLimiter(settings.max_inflight_per_key)
-        self._signer: TokenSigner | None = None
+        self._signer: GatewayIdentity | None = None
         self._keys: KeyStore | None = None
         self._audit: AuditRecorder | None = None
 
     async def start(self, database: Database) -> None:
         settings = self.settings
-        self._signer = TokenSigner(internal_token_secret(settings), settings.internal_token_ttl_seconds)
+        self._signer = gateway_identity(settings)
         if settings.bootstrap_admin_key is not None:
             key_id = await ensure_bootstrap_key(database.engine, settings.bootstrap_admin_key.get_secret_value())
             logger.info("bootstrap admin key %s is in place", key_id)
@@ -44,7 +45,7 @@ class GatewayRuntime:
             await self._audit.stop()
 
     @property
-    def signer(self) -> TokenSigner:
+    def signer(self) -> GatewayIdentity:
         return _started(self._signer)
 
     @property

@@ -104,7 +104,7 @@ class Measurement(SQLModel, table=True):
     ts: dt.datetime = Field(sa_column=timestamp_column(nullable=False, primary_key=True))
     value: float = Field(sa_type=Double, nullable=False)
     recorded_at: dt.datetime = Field(sa_column=timestamp_column(nullable=False))
-    recorded_by: str | None = Field(default=None, sa_type=String(16))
+    recorded_by: str | None = Field(default=None, sa_type=String(64))
 
 
 class MeasurementRevision(SQLModel, table=True):
@@ -118,9 +118,9 @@ class MeasurementRevision(SQLModel, table=True):
     ts: dt.datetime = Field(sa_column=timestamp_column(nullable=False))
     value: float = Field(sa_type=Double, nullable=False)
     recorded_at: dt.datetime = Field(sa_column=timestamp_column(nullable=False))
-    recorded_by: str | None = Field(default=None, sa_type=String(16))
+    recorded_by: str | None = Field(default=None, sa_type=String(64))
     replaced_at: dt.datetime = Field(sa_column=timestamp_column(nullable=False))
-    replaced_by: str | None = Field(default=None, sa_type=String(16))
+    replaced_by: str | None = Field(default=None, sa_type=String(64))
 
 
 class _RollupColumns(SQLModel):

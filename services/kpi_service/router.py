@@ -72,9 +72,9 @@ async def list_kpis(
     summary="Create a KPI definition (retry safely with Idempotency-Key).",
 )
 async def create_kpi(
-    body: KpiCreate, session: SessionDep, idempotency: Idempotency, response: Response, _: Writer
+    body: KpiCreate, session: SessionDep, idempotency: Idempotency, response: Response, principal: Writer
 ) -> KpiPublic:
-    return (await service.create_kpi(session, body, idempotency)).send(response)
+    return (await service.create_kpi(session, body, idempotency, principal=principal)).send(response)
 
 
 @router.get(
@@ -106,10 +106,10 @@ async def update_kpi(
     session: SessionDep,
     settings: KpiSettingsDep,
     tag: ResponseETag,
-    _: Writer,
+    principal: Writer,
     if_match: IfMatch = None,
 ) -> KpiPublic:
-    kpi = await service.update_kpi(session, id_or_key, body, if_match, settings)
+    kpi = await service.update_kpi(session, id_or_key, body, if_match, settings, principal=principal)
     return tag.tagged(kpi, kpi.version)
 
 
@@ -128,9 +128,9 @@ async def update_kpi(
     summary="Delete a KPI, or archive it when it has measurements (they are never destroyed).",
 )
 async def delete_kpi(
-    id_or_key: IdOrKey, session: SessionDep, tag: ResponseETag, _: Writer, if_match: IfMatch = None
+    id_or_key: IdOrKey, session: SessionDep, tag: ResponseETag, principal: Writer, if_match: IfMatch = None
 ) -> KpiPublic | None:
-    archived = await service.delete_kpi(session, id_or_key, if_match)
+    archived = await service.delete_kpi(session, id_or_key, if_match, principal=principal)
     if archived is None:
         return None
     tag.response.status_code = status.HTTP_200_OK
@@ -153,10 +153,10 @@ async def put_targets(
     body: TargetsPut,
     session: SessionDep,
     settings: KpiSettingsDep,
-    _: Writer,
+    principal: Writer,
     if_match: IfMatch = None,
 ) -> Targets:
-    return await service.put_targets(session, id_or_key, body.targets, if_match, settings)
+    return await service.put_targets(session, id_or_key, body.targets, if_match, settings, principal=principal)
 
 
 @router.post(
@@ -180,7 +180,7 @@ async def ingest_measurements(
 ) -> IngestResult:
     # The body is parsed by the service itself (orjson and one pass: the busiest write path).
     body = await request.body()
-    return await service.ingest(session, body, recorded_by=principal.key_id, dry_run=dry_run, settings=settings)
+    return await service.ingest(session, body, principal=principal, dry_run=dry_run, settings=settings)
 
 
 @router.get(

@@ -51,6 +51,7 @@ from services.kpi_service.status import (
     stale_since,
     trend,
 )
+from shared.auth import Principal
 from shared.concurrency import etag, require_if_match
 from shared.contracts.kpi import Aggregation, Bucket, Cadence, Direction, Domain, Status, ThresholdMode
 from shared.db import Database
@@ -68,6 +69,9 @@ MAX_STATUSES = 500
 
 def kpi_domains() -> list[DomainInfo]:
     return [DomainInfo(key=d, label=d.value.replace("_", " ").capitalize()) for d in Domain]
+
+
+ID_OR_KEY = "id_or_key"  # the path parameter naming the KPI a write is about
 
 
 def kpi_public(kpi: Kpi) -> KpiPublic:
@@ -113,9 +117,13 @@ async def list_kpis(
     return Page[KpiPublic](items=[kpi_public(k) for k in rows.items], next_cursor=rows.next_cursor)
 
 
-async def create_kpi(session: AsyncSession, body: KpiCreate, idempotency: IdempotentRequest) -> Answer[KpiPublic]:
+async def create_kpi(
+    session: AsyncSession, body: KpiCreate, idempotency: IdempotentRequest, *, principal: Principal
+) -> Answer[KpiPublic]:
     """Create a KPI (201, with its ``Location`` and ``ETag``); a retry with the same
     ``Idempotency-Key`` gets the first answer again."""
+
+    principal.require_kpi_keys([("/key", body.key)], location="body")
 
     async def create() -> Answer[KpiPublic]:
         if await repository.key_exists(session, body.key):
@@ -135,9 +143,16 @@ async def create_kpi(session: AsyncSession, body: KpiCreate, idempotency: Idempo
 
 
 async def update_kpi(
-    session: AsyncSession, id_or_key: str, body: KpiUpdate, if_match: str | None, settings: KpiSettings
+    session: AsyncSession,
+    id_or_key: str,
+    body: KpiUpdate,
+    if_match: str | None,
+    settings: KpiSettings,
+    *,
+    principal: Principal,
 ) -> KpiPublic:
     kpi = await get_kpi(session, id_or_key, for_update=True)
+    principal.require_kpi_keys([(ID_OR_KEY, kpi.key)], location="path")
     require_if_match(if_match, kpi.version)
     changes = body.model_dump(exclude_unset=True)
     archived = changes.pop("archived", None)
@@ -174,10 +189,13 @@ async def update_kpi(
     return kpi_public(kpi)
 
 
-async def delete_kpi(session: AsyncSession, id_or_key: str, if_match: str | None) -> KpiPublic | None:
+async def delete_kpi(
+    session: AsyncSession, id_or_key: str, if_match: str | None, *, principal: Principal
+) -> KpiPublic | None:
     """Archive a KPI that has measurements (they are never destroyed by the API); delete one that has
     none. Returns the archived KPI, or None when deleted."""
     kpi = await get_kpi(session, id_or_key, for_update=True)
+    principal.require_kpi_keys([(ID_OR_KEY, kpi.key)], location="path")
     require_if_match(if_match, kpi.version)
     if await repository.has_measurements(session, kpi.id):
         if kpi.archived_at is None:
@@ -239,10 +257,17 @@ async def read_targets(session: AsyncSession, id_or_key: str) -> Targets:
 
 
 async def put_targets(
-    session: AsyncSession, id_or_key: str, targets: Sequence[TargetIn], if_match: str | None, settings: KpiSettings
+    session: AsyncSession,
+    id_or_key: str,
+    targets: Sequence[TargetIn],
+    if_match: str | None,
+    settings: KpiSettings,
+    *,
+    principal: Principal,
 ) -> Targets:
     """Replace the KPI's targets as a whole (``If-Match`` optional here: 412 only when stale)."""
     kpi = await get_kpi(session, id_or_key, for_update=True)
+    principal.require_kpi_keys([(ID_OR_KEY, kpi.key)], location="path")
     if if_match is not None:
         require_if_match(if_match, kpi.version)
     errors = check_targets(kpi.direction, targets)
@@ -261,9 +286,17 @@ async def put_targets(
 
 
 async def ingest(
-    session: AsyncSession, body: bytes, *, recorded_by: str, dry_run: bool, settings: KpiSettings
+    session: AsyncSession, body: bytes, *, principal: Principal, dry_run: bool, settings: KpiSettings
 ) -> IngestResult:
     points = parse_points(body, settings.max_batch_points)
+    principal.require_kpi_keys(
+        (
+            (f"/points/{i}/kpi", p["kpi"])
+            for i, p in enumerate(points)
+            if isinstance(p, dict) and isinstance(p.get("kpi"), str)
+        ),
+        location="body",
+    )
     connection = await repository.driver(session)
     keys = {p["kpi"] for p in points if isinstance(p, dict) and isinstance(p.get("kpi"), str)}
     rows = await repository.resolve_keys(connection, list(keys), lock=not dry_run)
@@ -289,7 +322,7 @@ async def ingest(
                     batch.kpi_ids,
                     batch.timestamps,
                     batch.values,
-                    recorded_by=recorded_by,
+                    recorded_by=principal.recorded_as,  # `talent for k3f9a1b2` when a service acts
                     zone=settings.org_timezone,
                 )
             break

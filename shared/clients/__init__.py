@@ -11,7 +11,7 @@ problem+json errors naming the dependency (see :mod:`shared.clients.base`)::
         statuses = await kpi.statuses(keys)  # 503/504 naming "kpi" if it is down or slow
 """
 
-from shared.clients.base import ServiceClient, TokenSource, signer_token_source
+from shared.clients.base import ServiceClient, TokenSource
 from shared.clients.kpi import KpiClient, KpiClientDep
 from shared.clients.lifespan import client_lifespan, service_token_source
 from shared.clients.strategy import StrategyClient, StrategyClientDep
@@ -28,5 +28,4 @@ __all__ = [
     "TokenSource",
     "client_lifespan",
     "service_token_source",
-    "signer_token_source",
 ]

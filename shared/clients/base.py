@@ -62,7 +62,7 @@ from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 from pydantic import BaseModel, ValidationError
 
-from shared.auth import INTERNAL_TOKEN_HEADER, Principal, TokenSigner
+from shared.auth import INTERNAL_TOKEN_HEADER
 from shared.errors import (
     DependencyFailed,
     DependencyRejected,
@@ -85,11 +85,6 @@ TokenSource = Callable[[str, str | None], str]
 """``(audience, act) -> internal token``: how a client authenticates each call."""
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def signer_token_source(signer: TokenSigner, principal: Principal) -> TokenSource:
-    """Today's HS256 signer as a token source: it signs as ``principal``; ``act`` is not carried."""
-    return lambda audience, _act: signer.token_for(principal, audience)
 
 
 class Breaker:

@@ -12,7 +12,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.keys import generate_key
 from services.gateway.main import build_app
 from services.gateway.runtime import GatewayRuntime
-from tests.auth import TEST_SECRET
+from tests.auth import key_file_settings
 from tests.servers import serve
 
 
@@ -40,10 +40,10 @@ def admin_key() -> str:
 
 @contextlib.asynccontextmanager
 async def running_gateway(database_url: str, admin_key: str, **overrides: object) -> AsyncIterator[Gateway]:
-    """A real gateway (uvicorn, lifespan, database) trusting the test signing key."""
+    """A real gateway (uvicorn, lifespan, database) signing with the test gateway key."""
     values: dict[str, object] = {
         "database_url": database_url,
-        "internal_token_secret": TEST_SECRET,
+        **key_file_settings("gateway"),
         "bootstrap_admin_key": admin_key,
         "upstream_read_timeout": 0.5,
         "upstream_connect_timeout": 0.5,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,14 +15,15 @@ import httpx
 import jwt
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.config import GatewaySettings
 from services.gateway.keys import generate_key
 from services.gateway.main import build_app
-from shared.auth import ALGORITHM, INTERNAL_TOKEN_HEADER, ConfigurationError
+from shared.auth import ALGORITHM, GATEWAY, INTERNAL_TOKEN_HEADER, ConfigurationError
 from shared.db import plain_url
-from tests.auth import TEST_SECRET
+from tests.auth import KEYS_DIR, TEST_KEYS, key_file_settings, raw_token, verifier_for
 from tests.gateway.conftest import Gateway, running_gateway
 from tests.servers import free_port, serve
 
@@ -97,24 +100,27 @@ async def test_forwards_a_signed_short_lived_token_for_the_target_service(gatewa
     async with gateway.as_key(str(key["key"])) as client:
         kpi = (await client.get("/v1/kpis")).json()
         strategy = (await client.get("/v1/objectives")).json()
-    claims = jwt.decode(kpi["token"], TEST_SECRET, algorithms=[ALGORITHM], audience="kpi")
+    public = TEST_KEYS[GATEWAY].public_key()
+    claims = jwt.decode(kpi["token"], public, algorithms=[ALGORITHM], audience="kpi")
+    assert jwt.get_unverified_header(kpi["token"])["alg"] == "EdDSA"
     assert claims["sub"] == key["id"]
-    assert claims["iss"] == "pilotage-gateway"
+    assert claims["iss"] == "gateway"
+    assert "act" not in claims
     assert sorted(claims["scopes"]) == ["kpi:read", "strategy:read"]
     assert 0 < claims["exp"] - claims["iat"] <= 60
-    assert jwt.decode(strategy["token"], TEST_SECRET, algorithms=[ALGORITHM], audience="strategy")["aud"] == "strategy"
+    assert jwt.decode(strategy["token"], public, algorithms=[ALGORITHM], audience="strategy")["aud"] == "strategy"
+    principal = verifier_for("kpi").verify(kpi["token"])  # what the KPI service makes of it
+    assert (principal.issuer, principal.key_id, principal.act, principal.key_prefix) == (GATEWAY, key["id"], None, None)
     assert "authorization" not in kpi["names"]
 
 
 async def test_a_client_supplied_internal_token_is_dropped(gateway: Gateway) -> None:
-    forged = jwt.encode(
-        {"sub": "x", "scopes": ["admin"], "aud": "kpi"}, "a-guessed-key-" + "g" * 32, algorithm=ALGORITHM
-    )
+    forged = raw_token({"sub": "x", "scopes": ["admin"], "aud": "kpi"}, key=Ed25519PrivateKey.generate())
     key = await make_key(gateway, "kpi:read")
     async with gateway.as_key(str(key["key"])) as client:
         seen = (await client.get("/v1/kpis", headers={INTERNAL_TOKEN_HEADER: forged})).json()
     assert seen["token"] != forged
-    assert jwt.decode(seen["token"], TEST_SECRET, algorithms=[ALGORITHM], audience="kpi")["scopes"] == ["kpi:read"]
+    assert verifier_for("kpi").verify(seen["token"]).scopes == {"kpi:read"}
     async with gateway.as_key(None) as anonymous:
         assert (await anonymous.get("/v1/kpis", headers={INTERNAL_TOKEN_HEADER: forged})).status_code == 401
 
@@ -293,8 +299,8 @@ async def test_cors_allows_only_the_configured_origins(database_url: str, admin_
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
-        ({"env": "production", "internal_token_secret": "changeme"}, "PILOTAGE_INTERNAL_TOKEN_SECRET"),
-        ({"env": "production", "internal_token_secret": None}, "PILOTAGE_INTERNAL_TOKEN_SECRET"),
+        ({"env": "production", "internal_token_private_key_file": None}, "PILOTAGE_INTERNAL_TOKEN_PRIVATE_KEY_FILE"),
+        ({"env": "production", "internal_token_private_key_file": KEYS_DIR / "none.pem"}, "does not exist"),
         ({"bootstrap_admin_key": "pk_short_secret"}, "PILOTAGE_BOOTSTRAP_ADMIN_KEY"),
     ],
 )
@@ -302,10 +308,25 @@ async def test_the_gateway_refuses_to_start_on_unsafe_settings(
     database_url: str, admin_key: str, overrides: dict[str, object], named: str
 ) -> None:
     values: dict[str, object] = {
-        "database_url": database_url, "internal_token_secret": TEST_SECRET, "bootstrap_admin_key": admin_key
+        "database_url": database_url, **key_file_settings(GATEWAY), "bootstrap_admin_key": admin_key
     }  # fmt: skip
     app = build_app(GatewaySettings(**{**values, **overrides}))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match=named):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+async def test_the_gateway_refuses_a_private_key_that_others_can_read(
+    database_url: str, admin_key: str, tmp_path: Path
+) -> None:
+    shared_key = tmp_path / "gateway.pem"
+    shutil.copyfile(KEYS_DIR / "gateway.pem", shared_key)
+    shared_key.chmod(0o640)
+    settings = GatewaySettings(
+        database_url=database_url, internal_token_private_key_file=shared_key, bootstrap_admin_key=admin_key
+    )
+    app = build_app(settings)
+    with pytest.raises(ConfigurationError, match=r"group or others can read \(mode 0640\).*chmod 600"):
         async with app.router.lifespan_context(app):
             pass
 

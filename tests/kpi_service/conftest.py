@@ -11,9 +11,9 @@ import pytest
 
 from services.kpi_service.config import KpiSettings
 from services.kpi_service.main import app
-from shared.auth import INTERNAL_TOKEN_HEADER, TokenVerifier, internal_token_authenticator
+from shared.auth import INTERNAL_TOKEN_HEADER, internal_token_authenticator
 from shared.db import Database, async_url
-from tests.auth import TEST_SECRET, token
+from tests.auth import token, verifier_for
 
 UseSettings = Callable[..., KpiSettings]
 
@@ -38,7 +38,7 @@ async def committed_client(database_url: str) -> AsyncIterator[httpx.AsyncClient
     back) for real, concurrently with the others. Tests clean up what they commit."""
     database = Database(async_url(database_url), KpiSettings())
     app.state.database = database
-    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="kpi"))
+    app.state.authenticator = internal_token_authenticator(verifier_for("kpi"))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     headers = {INTERNAL_TOKEN_HEADER: token("kpi", "admin")}
     try:

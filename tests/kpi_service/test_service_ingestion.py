@@ -15,11 +15,15 @@ from services.kpi_service.config import KpiSettings
 from services.kpi_service.ingestion import parse_points, validate_points
 from services.kpi_service.models import Kpi
 from services.kpi_service.service import ingest
+from shared.auth import Principal as Principal
+from shared.auth import Scope as Scope
 from shared.contracts.kpi import Aggregation, Cadence
 from shared.db import Database, async_url
 from shared.errors import BadRequest, PayloadTooLarge, UnprocessableContent
 from shared.settings import Settings
 from tests.kpi_service.helpers import committed_kpi, fetch
+
+WRITER = frozenset({Scope.measurements_write.value})
 
 NOW = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 A, B = uuid.uuid4(), uuid.uuid4()
@@ -117,7 +121,7 @@ async def test_concurrent_batches_on_the_same_point_lose_nothing(database_url: s
         async def write(value: float) -> None:
             async with database.session() as session:
                 body = f'{{"points": [{{"kpi": "{key}", "ts": "{ts}", "value": {value}}}]}}'.encode()
-                await ingest(session, body, recorded_by="racer", dry_run=False, settings=settings)
+                await ingest(session, body, principal=Principal("racer", WRITER), dry_run=False, settings=settings)
 
         await asyncio.gather(*(write(float(v)) for v in range(1, 9)))
         kpi_id = (await fetch(database_url, "SELECT id FROM kpi.kpis WHERE key = $1", key))[0]["id"]
@@ -138,7 +142,7 @@ async def test_a_batch_waits_for_a_cadence_change_and_then_follows_it(database_u
 
         async def push() -> None:
             async with database.session() as session:
-                await ingest(session, body, recorded_by="t", dry_run=False, settings=settings)
+                await ingest(session, body, principal=Principal("t", WRITER), dry_run=False, settings=settings)
 
         async with database.session() as change:
             kpi = (await change.exec(select(Kpi).where(Kpi.key == key).with_for_update())).one()

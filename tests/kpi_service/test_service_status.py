@@ -28,12 +28,16 @@ from services.kpi_service.status import (
     stale_since,
     trend,
 )
-from shared.auth import TokenVerifier, internal_token_authenticator
+from shared.auth import Principal as Principal
+from shared.auth import Scope as Scope
+from shared.auth import internal_token_authenticator
 from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
 from shared.db import Database
-from tests.auth import TEST_SECRET
+from tests.auth import verifier_for
 from tests.kpi_service.conftest import UseSettings
 from tests.kpi_service.helpers import ago, committed_kpi, fetch
+
+WRITER = frozenset({Scope.measurements_write.value})
 
 YEAR = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
 RELATIVE = ThresholdRule(ThresholdMode.relative, amber=0.05, red=0.10)
@@ -145,7 +149,9 @@ async def _make_stale_unrecorded(database: Database, key: str) -> None:
     """Data five days old, ingested while the grace made it fresh: stale now, not recorded so."""
     body = f'{{"points": [{{"kpi": "{key}", "ts": "{ago(days=5)}", "value": 1}}]}}'.encode()
     async with database.session() as session:
-        await ingest(session, body, recorded_by="t", dry_run=False, settings=KpiSettings(stale_grace_hours=1000))
+        await ingest(
+            session, body, principal=Principal("t", WRITER), dry_run=False, settings=KpiSettings(stale_grace_hours=1000)
+        )
 
 
 async def _time_events(database_url: str, key: str) -> list[tuple[str, str]]:
@@ -194,7 +200,7 @@ async def test_the_running_service_sweeps_by_itself(database_url: str, kpi_setti
         await _make_stale_unrecorded(database, key)
         kpi_settings(stale_sweep_seconds=0.05)
         app.state.database = database
-        app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="kpi"))
+        app.state.authenticator = internal_token_authenticator(verifier_for("kpi"))
         try:
             async with app.router.lifespan_context(app):
                 for _ in range(100):

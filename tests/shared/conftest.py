@@ -1,5 +1,5 @@
 """Fixtures of the typed-client tests: the real KPI app bound to the test database, tokens signed
-with the suite's key, and ASGI wrappers that count what reaches a server."""
+with the suite's keys, and ASGI wrappers that count what reaches a server."""
 
 from __future__ import annotations
 
@@ -12,18 +12,17 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.auth import INTERNAL_TOKEN_HEADER, Principal, TokenSigner
-from shared.clients import KpiClient, TokenSource, signer_token_source
+from shared.auth import INTERNAL_TOKEN_HEADER
+from shared.clients import KpiClient, TokenSource
 from shared.settings import Settings
-from tests.auth import TEST_SECRET
+from tests.auth import token
 from tests.conftest import bind_app
 
-SIGNER = TokenSigner(TEST_SECRET, ttl_seconds=60)
 
-
-def tokens(*scopes: str, key_id: str = "strategy") -> TokenSource:
-    """A token source signing as ``key_id`` with ``scopes``, as a calling service does today."""
-    return signer_token_source(SIGNER, Principal(key_id, frozenset(scopes)))
+def tokens(*scopes: str, key_id: str = "testkey01") -> TokenSource:
+    """A token source forwarding ``key_id`` with ``scopes`` as the gateway does: the client tests are
+    about the client, not about what a service's own identity may carry (tests/test_service_auth.py)."""
+    return lambda audience, _act: token(audience, *scopes, key_id=key_id)
 
 
 def client_settings(**overrides: object) -> Settings:
@@ -33,7 +32,6 @@ def client_settings(**overrides: object) -> Settings:
         "upstream_retry_backoff": 0.01,
         "upstream_connect_timeout": 0.5,
         "upstream_deadline": 5.0,
-        "internal_token_secret": TEST_SECRET,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

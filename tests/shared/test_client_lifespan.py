@@ -8,14 +8,24 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import httpx
+import jwt
+import pytest
 from fastapi import APIRouter, FastAPI, Query
+from starlette.types import Receive, Send
+from starlette.types import Scope as Scope_
 
 from shared.app import create_app
-from shared.auth import Scope, TokenVerifier, internal_token_authenticator, internal_token_scheme
+from shared.auth import (
+    INTERNAL_TOKEN_HEADER,
+    ConfigurationError,
+    Scope,
+    ServiceIdentity,
+    internal_token_authenticator,
+    internal_token_scheme,
+)
 from shared.clients import KpiClient, KpiClientDep, client_lifespan
 from shared.contracts.kpi import KpiStatus
-from tests.auth import TEST_SECRET
-from tests.probe import HEADERS
+from tests.auth import TEST_KEYS, token, verifier_for
 from tests.servers import free_port, serve
 from tests.shared.conftest import client_settings, tokens
 from tests.shared.test_clients import kpi_create
@@ -28,25 +38,28 @@ async def kpi_status(kpi: KpiClientDep, key: Annotated[str, Query()]) -> list[Kp
     return await kpi.statuses([key])
 
 
-def caller_app(kpi_url: str, **settings: object) -> FastAPI:
-    """A service that calls the KPI service with ``kpi:read``, built the way a service's main.py is."""
+def caller_app(kpi_url: str, *scopes: Scope, **settings: object) -> FastAPI:
+    """The strategy service's way of calling the KPI service (``kpi:read``, signed as itself), built
+    the way a service's main.py is, around a probe route."""
     app = create_app(
-        service="probe",
+        service="strategy",
         title="probe",
         description="",
         settings=client_settings(kpi_url=kpi_url, **settings),
         routers=[router],
         uses_database=False,
         security=internal_token_scheme,
-        lifespans=[client_lifespan(KpiClient, Scope.kpi_read)],
+        lifespans=[client_lifespan(KpiClient, *(scopes or (Scope.kpi_read,)))],
     )
-    app.state.authenticator = internal_token_authenticator(TokenVerifier(TEST_SECRET, audience="probe"))
+    app.state.authenticator = internal_token_authenticator(verifier_for("strategy"))
+    app.state.identity = ServiceIdentity("strategy", TEST_KEYS["strategy"], ttl_seconds=60)
     return app
 
 
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(app, lifespan="on") as url, httpx.AsyncClient(base_url=url, headers=HEADERS) as client:
+    headers = {INTERNAL_TOKEN_HEADER: token("strategy")}  # a caller with the key id testkey01
+    async with serve(app, lifespan="on") as url, httpx.AsyncClient(base_url=url, headers=headers) as client:
         yield client
 
 
@@ -101,4 +114,30 @@ async def test_the_client_acts_for_the_caller_of_the_request() -> None:
     app.state.token_source = recording
     async with running(app) as caller:
         await caller.get("/v1/kpi-status", params={"key": "ops.anything"})
-    assert seen == [("kpi", "testkey01")]  # the key id in the caller's token (tests.probe.HEADERS)
+    assert seen == [("kpi", "testkey01")]  # the key id in the caller's token
+
+
+async def test_calls_are_signed_as_the_service_for_the_caller(kpi_app: FastAPI) -> None:
+    seen: list[str] = []
+
+    async def remember(scope: Scope_, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            seen.append(dict(scope["headers"])[INTERNAL_TOKEN_HEADER.encode()].decode())
+        await kpi_app(scope, receive, send)
+
+    async with serve(remember) as kpi_url, running(caller_app(kpi_url)) as caller:
+        await caller.get("/v1/kpi-status", params={"key": "ops.anything"})
+    claims = jwt.decode(seen[-1], TEST_KEYS["strategy"].public_key(), algorithms=["EdDSA"], audience="kpi")
+    assert (claims["iss"], claims["sub"], claims["scopes"], claims["act"]) == (
+        "strategy",
+        "strategy",
+        ["kpi:read"],
+        "testkey01",
+    )
+
+
+async def test_start_up_refuses_scopes_the_services_policy_does_not_grant() -> None:
+    app = caller_app(f"http://127.0.0.1:{free_port()}", Scope.kpi_write)
+    with pytest.raises(ConfigurationError, match="may not call kpi"):
+        async with app.router.lifespan_context(app):
+            pass

@@ -31,7 +31,7 @@ from shared.contracts.kpi import (
 )
 from shared.errors import DependencyRejected, DependencyUnavailable, FieldError
 from shared.observability import RequestIdMiddleware
-from tests.auth import TEST_SECRET, token
+from tests.auth import TEST_KEYS, token
 from tests.servers import serve
 from tests.shared.conftest import Recorder, client_settings, token_header, tokens
 
@@ -248,8 +248,10 @@ async def test_calls_sign_for_the_dependency_and_act_for_the_caller(kpi: KpiClie
     await client.acting_for("callerkey01").statuses(["clients.acting"])
     await client.statuses(["clients.acting"])
     assert seen == [("kpi", "callerkey01"), ("kpi", None)]
-    claims = jwt.decode(token_header(kpi_recorder.requests[-1]), TEST_SECRET, algorithms=["HS256"], audience="kpi")
-    assert (claims["sub"], claims["scopes"]) == ("strategy", ["kpi:read"])
+    claims = jwt.decode(
+        token_header(kpi_recorder.requests[-1]), TEST_KEYS["gateway"].public_key(), algorithms=["EdDSA"], audience="kpi"
+    )
+    assert (claims["sub"], claims["scopes"]) == ("testkey01", ["kpi:read"])
 
 
 async def test_through_uvicorn_with_the_request_id_downstream(kpi_app: FastAPI, connection: AsyncConnection) -> None:

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from shared import calendar as shared_calendar
 from shared.contracts.kpi import Cadence
 
 Unit = Literal["day", "week", "month", "quarter", "year"]
@@ -42,8 +43,18 @@ def shift(start: dt.date, unit: Unit, count: int) -> dt.date:
 
 
 def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    """The instant a local day begins (PostgreSQL's ``day::timestamp AT TIME ZONE zone``)."""
-    return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+    """The instant a local day begins: its first (see :func:`shared.calendar.local_midnight`)."""
+    return shared_calendar.local_midnight(day, zone)
+
+
+def sql_local_instant(local: str, zone: str) -> str:
+    """SQL twin of :func:`local_midnight` for a local date or timestamp expression: the FIRST instant
+    showing that local time. PostgreSQL's ``local AT TIME ZONE zone`` takes the later of two
+    (Atlantic/Azores, 2026-10-25 00:00 is 00:00Z and again 01:00Z); an hour earlier is never
+    ambiguous at the same time, so one hour after it is the first instant (and a local time that
+    does not exist resolves, like Python's, to the offset before the jump)."""
+    at = f"({local})::timestamp"
+    return f"LEAST(({at} AT TIME ZONE {zone}), (({at} - interval '1 hour') AT TIME ZONE {zone}) + interval '1 hour')"
 
 
 def sql_cadence_unit(column: str) -> str:

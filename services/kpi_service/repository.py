@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from services.kpi_service.calendar_units import STEP, Unit, sql_cadence_step, sql_cadence_unit
+from services.kpi_service.calendar_units import STEP, Unit, sql_cadence_step, sql_cadence_unit, sql_local_instant
 from services.kpi_service.models import (
     Kpi,
     KpiTarget,
@@ -268,8 +268,8 @@ SELECT t.kpi_id, t.period_start, sum(r.count), sum(r.sum), min(r.min), max(r.max
        max(r.last_ts), (array_agg(r.last_value ORDER BY r.last_ts DESC))[1]
 FROM ({periods}) t
 JOIN kpi.rollups_15m r ON r.kpi_id = t.kpi_id
-    AND r.bucket_start >= (t.period_start::timestamp AT TIME ZONE {zone})
-    AND r.bucket_start < ((t.period_start + {step}) AT TIME ZONE {zone})
+    AND r.bucket_start >= {sql_local_instant("t.period_start", zone)}
+    AND r.bucket_start < {sql_local_instant(f"t.period_start + {step}", zone)}
 GROUP BY t.kpi_id, t.period_start
 """
 
@@ -484,10 +484,10 @@ async def record_status_changes(
     return int(row["recorded"]) if row else 0
 
 
-_SERIES = """
+_SERIES = f"""
 SELECT local_start,
-       (local_start AT TIME ZONE $5) AS start,
-       ((local_start + $6::text::interval) AT TIME ZONE $5) AS "end",
+       {sql_local_instant("local_start", "$5")} AS start,
+       {sql_local_instant("local_start + $6::text::interval", "$5")} AS "end",
        sum(count)::bigint AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
        min(first_ts) AS first_ts, max(last_ts) AS last_ts,
        (array_agg(last_value ORDER BY last_ts DESC))[1] AS last_value

@@ -9,7 +9,14 @@ import math
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from services.kpi_service.calendar_units import CADENCE_UNIT, local_midnight, shift, sql_cadence_step, start_of
+from services.kpi_service.calendar_units import (
+    CADENCE_UNIT,
+    local_midnight,
+    shift,
+    sql_cadence_step,
+    sql_local_instant,
+    start_of,
+)
 from shared.contracts.kpi import Aggregation, Cadence, Direction, Status, ThresholdMode
 
 STALE_AFTER_PERIODS = 3  # the period with the last data, then two whole periods without any
@@ -113,7 +120,8 @@ def stale_since(latest_period: dt.date, cadence: Cadence, zone: ZoneInfo, grace:
 
 def sql_stale_since(period_start: str, cadence: str, zone: str, grace: str) -> str:
     """SQL twin of :func:`stale_since`, over columns or parameters named by the arguments."""
-    return f"((({period_start}) + {STALE_AFTER_PERIODS} * {sql_cadence_step(cadence)}) AT TIME ZONE {zone}) + {grace}"
+    local = f"({period_start}) + {STALE_AFTER_PERIODS} * {sql_cadence_step(cadence)}"
+    return f"{sql_local_instant(local, zone)} + {grace}"
 
 
 def trend(

@@ -16,7 +16,16 @@ from tests.kpi_service.conftest import UseSettings
 from tests.kpi_service.helpers import create_kpi, push_ok
 
 ORIGIN = dt.datetime(2026, 3, 20, tzinfo=dt.UTC)  # spans a DST change in both hemispheres' zones
-ZONES = ["UTC", "Europe/Paris", "Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu"]
+# Santiago (4 April) and the Azores (29 March) change their clocks at midnight within the window.
+ZONES = [
+    "UTC",
+    "Europe/Paris",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "Asia/Kathmandu",
+    "Atlantic/Azores",
+    "America/Santiago",
+]
 
 points = st.tuples(st.integers(0, 60 * 24 * 50), st.integers(-1000, 1000))  # minute offset, value
 batches = st.lists(st.lists(points, min_size=1, max_size=40), min_size=1, max_size=6)

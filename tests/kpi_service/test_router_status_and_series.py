@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kpi_service import service
 from services.kpi_service.main import app
@@ -216,6 +218,37 @@ async def test_series_buckets_carry_every_aggregate(kpi_client: httpx.AsyncClien
     assert (first["value"], first["count"], first["sum"], first["min"], first["max"]) == (5.0, 3, 15.0, 2.0, 9.0)
     assert (first["first_ts"], first["last_ts"]) == ("2026-06-01T08:00:00Z", "2026-06-01T18:00:00Z")
     assert [b["start"][:10] for b in body["buckets"]] == ["2026-06-01", "2026-06-03"]  # empty days are absent
+
+
+async def test_a_correction_on_a_day_whose_midnight_happens_twice_keeps_the_whole_day(
+    kpi_client: httpx.AsyncClient, kpi_settings: UseSettings, connection: AsyncConnection
+) -> None:
+    """Atlantic/Azores, 2026-10-25: clocks go back from 01:00 to 00:00, so the local day starts at
+    00:00Z (not at the second midnight, 01:00Z); recomputing the day after a correction counts both."""
+    kpi_settings(org_timezone="Atlantic/Azores")
+    kpi = await create_kpi(kpi_client, aggregation="sum")
+    key = kpi["key"]
+    await push_ok(kpi_client, (key, "2026-10-25T00:30:00Z", 10.0), (key, "2026-10-25T12:00:00Z", 20.0))
+    await push_ok(kpi_client, (key, "2026-10-25T12:00:00Z", 25.0))  # a correction: the day is recomputed
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    day = await raw.fetchrow(
+        "SELECT count, sum FROM kpi.rollups_period WHERE kpi_id = $1 AND period_start = '2026-10-25'",
+        uuid.UUID(kpi["id"]),
+    )
+    assert day is not None
+    assert (day["count"], day["sum"]) == (2, 35.0)
+    series = await kpi_client.get(
+        f"/v1/kpis/{key}/series",
+        params={"bucket": "day", "tz": "Atlantic/Azores", "from": "2026-10-25T00:00:00Z", "to": "2026-10-26T01:00:00Z"},
+    )
+    (bucket,) = series.json()["buckets"]
+    assert (bucket["start"], bucket["end"], bucket["count"], bucket["sum"]) == (
+        "2026-10-25T00:00:00Z",
+        "2026-10-26T01:00:00Z",
+        2,
+        35.0,
+    )  # a 25-hour day
 
 
 async def test_replacing_a_value_corrects_its_past_bucket(kpi_client: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kpi_service import repository
-from services.kpi_service.calendar_units import sql_cadence_unit
+from services.kpi_service.calendar_units import local_midnight, sql_cadence_unit, sql_local_instant
 from services.kpi_service.config import KpiSettings
 from services.kpi_service.main import app
 from services.kpi_service.repository import STALE_SWEEP_LOCK
@@ -239,9 +239,32 @@ async def test_the_sql_twins_agree_with_the_python_rules(connection: AsyncConnec
     stale = f"SELECT {sql_stale_since('$1::date', '$2::text', '$3::text', '$4::interval')}"
     period = f"SELECT date_trunc({sql_cadence_unit('$2::text')}, $1::date::timestamp)::date"
     grace = dt.timedelta(hours=5)
-    for zone in ("UTC", "Europe/Paris", "America/St_Johns", "Pacific/Chatham"):
-        for day in (dt.date(2026, 1, 31), dt.date(2026, 3, 27), dt.date(2026, 10, 24), dt.date(2028, 2, 29)):
+    zones = ("UTC", "Europe/Paris", "America/St_Johns", "Pacific/Chatham", *MIDNIGHT_CHANGES)
+    days = (dt.date(2026, 1, 31), dt.date(2026, 3, 27), dt.date(2026, 10, 24), dt.date(2028, 2, 29), *MIDNIGHT_DAYS)
+    for zone in zones:
+        for day in days:
             start = period_start(day, cadence)
             assert await raw.fetchval(period, day, cadence.value) == start
             expected = stale_since(start, cadence, ZoneInfo(zone), grace)
             assert await raw.fetchval(stale, start, cadence.value, zone, grace) == expected, (zone, day)
+
+
+# Zones whose clocks change at midnight: it happens twice (Azores, Havana) or not at all (Santiago).
+MIDNIGHT_CHANGES = ("Atlantic/Azores", "America/Havana", "America/Santiago")
+MIDNIGHT_DAYS = (dt.date(2026, 10, 25), dt.date(2026, 11, 1), dt.date(2026, 9, 6), dt.date(2026, 10, 22))
+
+
+async def test_a_local_day_starts_at_its_first_instant_in_sql_as_in_python(connection: AsyncConnection) -> None:
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    query = f"SELECT {sql_local_instant('$1::date', '$2::text')}"
+    for zone in ("UTC", "Europe/Paris", "Asia/Kolkata", *MIDNIGHT_CHANGES):
+        for day in (*MIDNIGHT_DAYS, dt.date(2026, 3, 29), dt.date(2026, 4, 5)):
+            assert await raw.fetchval(query, day, zone) == local_midnight(day, ZoneInfo(zone)), (zone, day)
+    # The case that went wrong: PostgreSQL alone puts the Azores' 25 October at the second midnight.
+    assert await raw.fetchval("SELECT '2026-10-25'::timestamp AT TIME ZONE 'Atlantic/Azores'") == dt.datetime(
+        2026, 10, 25, 1, tzinfo=dt.UTC
+    )
+    assert await raw.fetchval(query, dt.date(2026, 10, 25), "Atlantic/Azores") == dt.datetime(
+        2026, 10, 25, tzinfo=dt.UTC
+    )

@@ -311,7 +311,12 @@ async def upsert_measurements(
     zone: str,
 ) -> UpsertOutcome:
     """Write the points (a changed value keeps its predecessor as a revision), fold new points into
-    the rollups, and recompute exactly the buckets and periods where a value was replaced."""
+    the rollups, and recompute exactly the buckets and periods where a value was replaced.
+
+    Writers of one KPI's rollups take its rollup lock first, all in one order: new points merge the
+    15-minute bucket and the period in one statement while corrections lock bucket then period, and
+    without a lock taken before both, two such batches on one day deadlock."""
+    await lock_rollups(connection, kpi_ids)
     row = await connection.fetchrow(_UPSERT, kpi_ids, timestamps, values, dt.datetime.now(dt.UTC), recorded_by, zone)
     assert row is not None
     outcome = UpsertOutcome(row["inserted"], list(row["replaced_kpis"]), list(row["replaced_ts"]), list(row["touched"]))
@@ -400,17 +405,29 @@ async def ids_for_keys(connection: asyncpg.Connection, keys: Sequence[str]) -> d
 
 
 STATUS_LOCK_CLASS = 8301  # first key of this service's advisory locks on a KPI's status
+ROLLUP_LOCK_CLASS = 8302  # and of those on a KPI's rollups
+
+
+async def _lock_per_kpi(connection: asyncpg.Connection, lock_class: int, kpi_ids: Sequence[uuid.UUID]) -> None:
+    """Advisory locks of ``lock_class``, one per KPI, held until the transaction ends; taken in
+    lock-key order, so two writers of several KPIs (or of two whose hashes collide) cannot deadlock."""
+    await connection.execute(
+        """SELECT pg_advisory_xact_lock($2, h)
+           FROM (SELECT DISTINCT hashtext(id::text) AS h FROM unnest($1::uuid[]) AS id) AS keys
+           ORDER BY h""",
+        list(set(kpi_ids)),
+        lock_class,
+    )
+
+
+async def lock_rollups(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID]) -> None:
+    """Serialise the rollup writers of each KPI. Always taken before :func:`lock_statuses`."""
+    await _lock_per_kpi(connection, ROLLUP_LOCK_CLASS, kpi_ids)
 
 
 async def lock_statuses(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.UUID]) -> None:
     """Serialise status recording per KPI until the transaction ends."""
-    await connection.execute(
-        """SELECT pg_advisory_xact_lock($2, h)
-           FROM (SELECT DISTINCT hashtext(id::text) AS h FROM unnest($1::uuid[]) AS id) AS keys
-           ORDER BY h""",  # in lock-key order: two KPIs whose hashes collide cannot deadlock
-        list(set(kpi_ids)),
-        STATUS_LOCK_CLASS,
-    )
+    await _lock_per_kpi(connection, STATUS_LOCK_CLASS, kpi_ids)
 
 
 STALE_SWEEP_LOCK = (8303, 0)  # the advisory lock one stale sweep at a time holds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -10,11 +11,12 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.kpi_service.main import app
 from shared.auth import INTERNAL_TOKEN_HEADER
 from shared.errors import MAX_REPORTED_ERRORS
 from tests.auth import token
 from tests.kpi_service.conftest import UseSettings
-from tests.kpi_service.helpers import create_kpi, push, push_ok
+from tests.kpi_service.helpers import create_kpi, fetch, forget_kpi, kpi_body, push, push_ok
 
 TS = "2026-03-10T08:00:00+01:00"
 
@@ -244,3 +246,43 @@ async def test_values_the_database_cannot_store_are_422_not_500(kpi_client: http
     assert late.status_code == 422
     epoch = await kpi_client.get(f"/v1/kpis/{kpi['key']}/measurements", params={"from": "1700000000"})
     assert epoch.status_code == 422
+
+
+async def _deadlocks(database_url: str) -> int:
+    rows = await fetch(database_url, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+    return int(rows[0]["deadlocks"])
+
+
+async def test_corrections_and_new_points_on_one_day_never_deadlock(
+    committed_client: httpx.AsyncClient, database_url: str
+) -> None:
+    """Three writers correcting points of a day while three add new ones to it, on real concurrent
+    transactions: every batch lands at the first attempt, and PostgreSQL detects no deadlock."""
+    kpi = (await committed_client.post("/v1/kpis", json=kpi_body(key=f"race.day_{uuid.uuid4().hex[:8]}"))).json()
+    key = kpi["key"]
+    day = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    try:
+        seeded = [(key, (day + dt.timedelta(minutes=m)).isoformat(), 1.0) for m in range(0, 600, 5)]
+        assert (await push(committed_client, *seeded)).status_code == 200
+        before = await _deadlocks(database_url)
+
+        async def correct(writer: int, round_: int) -> httpx.Response:
+            value = float(10 * round_ + writer)
+            return await push(committed_client, *[(k, ts, value) for k, ts, _ in seeded[writer::3]])
+
+        async def add(writer: int, round_: int) -> httpx.Response:
+            minutes = [601 + 60 * round_ + 3 * i + writer for i in range(20)]
+            return await push(
+                committed_client, *[(key, (day + dt.timedelta(minutes=m)).isoformat(), 2.0) for m in minutes]
+            )
+
+        for round_ in range(4):
+            writers = [correct(w, round_) for w in range(3)] + [add(w, round_) for w in range(3)]
+            answers = await asyncio.wait_for(asyncio.gather(*writers), 60)
+            assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+        # A backend reports its statistics at the latest when it exits: close the app's connections.
+        await app.state.database.dispose()
+        await asyncio.sleep(0.5)
+        assert await _deadlocks(database_url) == before
+    finally:
+        await forget_kpi(database_url, key)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from shared.auth import Scope
-from shared.schemas import PublicModel, StrictModel
+from shared.schemas import PublicModel, Rfc3339, StrictModel
 
 
 class ApiKeyCreate(StrictModel):
     name: str = Field(min_length=1, max_length=200, examples=["ERP nightly push"])
     scopes: list[Scope] = Field(min_length=1, examples=[["measurements:write"]])
-    expires_at: AwareDatetime | None = Field(default=None, description="RFC 3339 with offset; unset: never.")
+    expires_at: Rfc3339 | None = Field(default=None, description="RFC 3339 with offset; unset: never.")
     rate_limit_per_second: float | None = Field(
-        default=None, gt=0, le=100_000, description="Overrides the default rate limit for this key."
+        default=None,
+        ge=0.01,  # a bucket refilling slower than one request per 100 s would only be a disguised revocation
+        le=100_000,
+        description="Overrides the default rate limit for this key (0.01 to 100 000 requests per second).",
     )
 
     @field_validator("scopes")

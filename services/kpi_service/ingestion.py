@@ -90,6 +90,11 @@ def _timestamp(raw: object) -> tuple[dt.datetime | None, str, str]:
         return None, message[:1].upper() + message[1:] + ".", code
 
 
+# Values are bounded so that every rollup sum stays finite: 10^300 leaves room for 10^8 points of
+# that size in one period before float64 overflows (at 1.8e308).
+MAX_ABS_VALUE = 1e300
+
+
 def validate_points(
     points: list[Any],
     known: dict[str, tuple[uuid.UUID, bool]],
@@ -114,6 +119,8 @@ def validate_points(
         kpi_id = None
         if not isinstance(key, str):
             errors.append(_error(index, "kpi", "Expected a KPI key.", "missing" if key is None else "type"))
+        elif "\x00" in key:
+            errors.append(_error(index, "kpi", "A KPI key never contains a NUL character.", "nul_character"))
         elif key not in known:
             errors.append(_error(index, "kpi", f"No KPI with key {key!r}.", "unknown_kpi"))
         elif known[key][1]:
@@ -134,6 +141,11 @@ def validate_points(
             value = float(value)
             if not math.isfinite(value):  # orjson refuses NaN, Infinity and 1e400 before we get here
                 errors.append(_error(index, "value", "Expected a finite number.", "finite_number"))
+                value = None
+            elif abs(value) > MAX_ABS_VALUE:
+                errors.append(
+                    _error(index, "value", f"Beyond ±{MAX_ABS_VALUE:g}: its sums could not be stored.", "out_of_range")
+                )
                 value = None
         if kpi_id is None or ts is None or value is None:
             continue

@@ -298,7 +298,7 @@ async def ingest(
         location="body",
     )
     connection = await repository.driver(session)
-    keys = {p["kpi"] for p in points if isinstance(p, dict) and isinstance(p.get("kpi"), str)}
+    keys = {k for p in points if isinstance(p, dict) and isinstance(k := p.get("kpi"), str) and "\x00" not in k}
     rows = await repository.resolve_keys(connection, list(keys), lock=not dry_run)
     known = {key: (row["id"], row["archived_at"] is not None) for key, row in rows.items()}
     batch = validate_points(

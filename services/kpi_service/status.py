@@ -131,5 +131,8 @@ def trend(
     if previous is None or previous.period_start != add_periods(current.period_start, cadence, -1):
         return None
     now, before = current.value(aggregation), previous.value(aggregation)
-    relative = (now - before) / abs(before) if before else None
-    return previous.period_start, before, now - before, relative
+    change = now - before
+    if not math.isfinite(change):  # two values near the float limit, of opposite signs
+        return None
+    relative = change / abs(before) if before else None
+    return previous.period_start, before, change, relative if relative is None or math.isfinite(relative) else None

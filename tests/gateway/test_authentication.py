@@ -184,6 +184,11 @@ async def test_api_key_lifecycle(gateway: Gateway) -> None:
         ({"name": "x", "scopes": ["kpi:read"], "expires_at": "2020-01-01T00:00:00Z"}, "/expires_at"),
         ({"name": "x", "scopes": ["kpi:read"], "expires_at": "2099-01-01T00:00:00"}, "/expires_at"),
         ({"name": "x", "scopes": ["kpi:read"], "owner": "me"}, "/owner"),
+        # Beyond year 9999 once in UTC: a 500 before, when the value could not be stored.
+        ({"name": "x", "scopes": ["kpi:read"], "expires_at": "9999-12-31T23:59:59-14:00"}, "/expires_at"),
+        # Accepted before, then every request of the key was a 500 (a refill of one per 10^320 s).
+        ({"name": "x", "scopes": ["kpi:read"], "rate_limit_per_second": 1e-320}, "/rate_limit_per_second"),
+        ({"name": "x", "scopes": ["kpi:read"], "rate_limit_per_second": 0}, "/rate_limit_per_second"),
     ],
 )
 async def test_invalid_key_requests_are_refused_field_by_field(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, literal
+from sqlalchemy import delete, exists, func, literal, or_
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.talent_service.models import OrgUnit, OrgUnitKind
+from services.talent_service.models import Assignment, OrgUnit, OrgUnitKind, Person, Salary
 from shared.pagination import Page, PageRequest, paginate
+from shared.sql import LIKE_ESCAPE, like_literal
 
 TREE_LOCK = (8303, 1)  # advisory lock taken by every change of a unit's parent: no two moves race into a cycle
 
@@ -94,10 +99,141 @@ async def children_kinds(session: AsyncSession, unit: uuid.UUID) -> set[OrgUnitK
 
 
 async def org_unit_referenced(session: AsyncSession, unit: uuid.UUID) -> bool:
-    """Whether anything refers to the unit (a child unit), so it is archived rather than deleted."""
+    """Whether anything refers to the unit (a child unit, an assignment), so it is archived rather
+    than deleted."""
     child = exists().where(col(OrgUnit.parent_id) == unit)
-    return bool((await session.exec(select(child))).one())
+    assigned = exists().where(col(Assignment.org_unit_id) == unit)
+    return bool((await session.exec(select(child | assigned))).one())
 
 
 async def delete_org_unit(session: AsyncSession, unit: uuid.UUID) -> None:
     await session.exec(delete(OrgUnit).where(col(OrgUnit.id) == unit))
+
+
+async def org_units_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, OrgUnit]:
+    rows = await session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(list(set(ids)))))
+    return {unit.id: unit for unit in rows.all()}
+
+
+# ---------------------------------------------------------------- people
+
+
+def _unit_on(day: dt.date) -> Any:
+    """``(person_id, org_unit_id)`` of every person's latest assignment effective on or before ``day``."""
+    return (
+        select(col(Assignment.person_id), col(Assignment.org_unit_id))
+        .where(col(Assignment.effective_date) <= day)
+        .ext(distinct_on(col(Assignment.person_id)))
+        .order_by(col(Assignment.person_id), col(Assignment.effective_date).desc())
+        .subquery("unit_on")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleFilters:
+    org_unit: uuid.UUID | None  # its subtree
+    active_on: dt.date | None  # employed that day (and, with org_unit, in the subtree that day)
+    text: str | None
+
+
+async def people_page(session: AsyncSession, filters: PeopleFilters, page: PageRequest) -> Page[Person]:
+    statement = select(Person)
+    if filters.active_on is not None:
+        day = filters.active_on
+        statement = statement.where(
+            col(Person.hire_date) <= day, or_(col(Person.end_date).is_(None), col(Person.end_date) >= day)
+        )
+    if filters.org_unit is not None:
+        day = filters.active_on or dt.date.today()
+        tree = _subtree_cte(filters.org_unit)
+        unit_on = _unit_on(day)
+        statement = statement.join(unit_on, unit_on.c.person_id == col(Person.id)).where(
+            unit_on.c.org_unit_id.in_(select(tree.c.id))
+        )
+    if filters.text:
+        pattern = f"%{like_literal(filters.text)}%"
+        statement = statement.where(
+            or_(
+                col(Person.name).ilike(pattern, escape=LIKE_ESCAPE),
+                col(Person.email).ilike(pattern, escape=LIKE_ESCAPE),
+                col(Person.employee_number).ilike(pattern, escape=LIKE_ESCAPE),
+            )
+        )
+    return await paginate(session, statement, (col(Person.created_at), col(Person.id)), page, lambda p: p)
+
+
+async def units_on(session: AsyncSession, people: Sequence[uuid.UUID], day: dt.date) -> dict[uuid.UUID, uuid.UUID]:
+    """Each person's unit on ``day`` (people not yet hired have none)."""
+    unit_on = _unit_on(day)
+    rows = await session.exec(
+        select(unit_on.c.person_id, unit_on.c.org_unit_id).where(unit_on.c.person_id.in_(list(people)))
+    )
+    return dict(rows.all())
+
+
+async def salaries_on(session: AsyncSession, people: Sequence[uuid.UUID], day: dt.date) -> dict[uuid.UUID, Salary]:
+    """Each person's latest salary record effective on or before ``day``."""
+    statement = (
+        select(Salary)
+        .where(col(Salary.person_id).in_(list(people)), col(Salary.effective_date) <= day)
+        .ext(distinct_on(col(Salary.person_id)))
+        .order_by(col(Salary.person_id), col(Salary.effective_date).desc(), col(Salary.id).desc())
+    )
+    return {salary.person_id: salary for salary in (await session.exec(statement)).all()}
+
+
+async def latest_salaries(session: AsyncSession, people: Sequence[uuid.UUID]) -> dict[uuid.UUID, Salary]:
+    """Each person's latest salary record, whatever its date."""
+    return await salaries_on(session, people, dt.date.max)
+
+
+async def get_person(session: AsyncSession, person_id: uuid.UUID, *, for_update: bool = False) -> Person | None:
+    statement = select(Person).where(col(Person.id) == person_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.exec(statement)).first()
+
+
+async def people_by_number(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Person]:
+    """The people with these employee numbers, locked for the rest of the transaction."""
+    statement = select(Person).where(col(Person.employee_number).in_(list(numbers))).with_for_update()
+    return {person.employee_number: person for person in (await session.exec(statement)).all()}
+
+
+async def existing_people(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await session.exec(select(Person.id).where(col(Person.id).in_(list(set(ids)))))
+    return set(rows.all())
+
+
+async def employee_number_taken(session: AsyncSession, number: str) -> bool:
+    return bool((await session.exec(select(exists().where(col(Person.employee_number) == number)))).one())
+
+
+async def assignments(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Assignment]]:
+    """Each person's assignments, oldest first."""
+    statement = (
+        select(Assignment)
+        .where(col(Assignment.person_id).in_(list(person_ids)))
+        .order_by(col(Assignment.person_id), col(Assignment.effective_date), col(Assignment.created_at))
+    )
+    found: dict[uuid.UUID, list[Assignment]] = {person: [] for person in person_ids}
+    for assignment in (await session.exec(statement)).all():
+        found[assignment.person_id].append(assignment)
+    return found
+
+
+async def salaries(session: AsyncSession, person_id: uuid.UUID) -> list[Salary]:
+    statement = (
+        select(Salary).where(col(Salary.person_id) == person_id).order_by(col(Salary.effective_date), col(Salary.id))
+    )
+    return list((await session.exec(statement)).all())
+
+
+EMPLOYEE_NUMBER_LOCK = 8304  # first key of the advisory locks on an employee number
+
+
+async def lock_employee_numbers(session: AsyncSession, numbers: Sequence[str]) -> None:
+    """Hold, until the transaction ends, a lock on each employee number (in one order: no
+    deadlock), so that two writers creating one number run one after the other."""
+    for number in sorted(set(numbers)):
+        await session.exec(select(func.pg_advisory_xact_lock(literal(EMPLOYEE_NUMBER_LOCK), func.hashtext(number))))

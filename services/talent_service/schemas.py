@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from shared.contracts.talent import OrgUnitKey, OrgUnitKind, OrgUnitPublic
-from shared.schemas import StrictModel
+from shared.contracts.talent import OrgUnitKey, OrgUnitKind, OrgUnitPublic, SeparationReason
+from shared.schemas import PublicModel, StrictModel
 
-__all__ = ["OrgUnitCreate", "OrgUnitKind", "OrgUnitPublic", "OrgUnitTree", "OrgUnitUpdate"]
+__all__ = [
+    "AssignmentCreate",
+    "AssignmentPublic",
+    "Assignments",
+    "OrgUnitCreate",
+    "OrgUnitKind",
+    "OrgUnitPublic",
+    "OrgUnitTree",
+    "OrgUnitUpdate",
+    "PeopleBatch",
+    "PersonCreate",
+    "PersonPublic",
+    "PersonUpdate",
+    "Salaries",
+    "SalaryCreate",
+    "SalaryIn",
+    "SalaryPublic",
+    "SeparationReason",
+    "UpsertResult",
+]
 
 
 class OrgUnitCreate(StrictModel):
@@ -47,3 +68,122 @@ class OrgUnitTree(OrgUnitPublic):
     """A unit with every descendant nested in ``children`` (ordered by key)."""
 
     children: list[OrgUnitTree]
+
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254), Field(examples=["ada@example.com"])]
+Currency = Annotated[
+    str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(description="ISO 4217 code.", examples=["EUR"])
+]
+Amount = Annotated[float, Field(gt=0, lt=1e12)]
+
+
+class SalaryIn(StrictModel):
+    amount: Amount
+    currency: Currency
+
+
+class SalaryCreate(SalaryIn):
+    effective_date: dt.date
+
+
+class SalaryPublic(PublicModel):
+    effective_date: dt.date
+    amount: float
+    currency: str
+    created_at: dt.datetime
+
+
+class PersonFields(StrictModel):
+    employee_number: str = Field(min_length=1, max_length=64, description="The HRIS's id: unique.")
+    name: str = Field(min_length=1, max_length=200)
+    email: Email
+    job_title: str | None = Field(default=None, min_length=1, max_length=200)
+    manager_id: uuid.UUID | None = Field(default=None, description="Another person.")
+    hire_date: dt.date
+    end_date: dt.date | None = Field(default=None, description="The last day employed.")
+    separation_reason: SeparationReason | None = Field(default=None, description="Required with `end_date`.")
+
+
+class PersonCreate(PersonFields):
+    org_unit_id: uuid.UUID = Field(description="The first unit: an assignment effective on the hire date.")
+    salary: SalaryIn | None = Field(default=None, description="Effective on the hire date; needs `talent:sensitive`.")
+
+
+class PersonUpdate(StrictModel):
+    """Only the fields given change; `null` clears `job_title`, `manager_id`, and `end_date` with
+    `separation_reason` (a rehire)."""
+
+    employee_number: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: Email | None = None
+    job_title: str | None = Field(default=None, min_length=1, max_length=200)
+    manager_id: uuid.UUID | None = None
+    hire_date: dt.date | None = Field(default=None, description="The first assignment moves with it.")
+    end_date: dt.date | None = None
+    separation_reason: SeparationReason | None = None
+    salary: SalaryIn | None = Field(default=None, description="Refused (403) without `talent:sensitive`.")
+
+    @field_validator("employee_number", "name", "email", "hire_date")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+
+class PersonPublic(PublicModel):
+    id: uuid.UUID
+    employee_number: str
+    name: str
+    email: str
+    job_title: str | None
+    manager_id: uuid.UUID | None
+    hire_date: dt.date
+    end_date: dt.date | None
+    separation_reason: SeparationReason | None
+    org_unit_id: uuid.UUID | None = Field(
+        description="The unit on `active_on` (today by default); null before the hire."
+    )
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    salary: SalaryPublic | None = Field(
+        default=None,
+        description="The salary on `active_on` (today by default). Present only for `talent:sensitive` "
+        "callers: absent otherwise (never null in its place).",
+    )
+
+
+class AssignmentCreate(StrictModel):
+    org_unit_id: uuid.UUID
+    effective_date: dt.date = Field(description="After the hire date, not after the end date; one per day.")
+    job_title: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class AssignmentPublic(PublicModel):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    org_unit_id: uuid.UUID
+    effective_date: dt.date
+    job_title: str | None
+    created_at: dt.datetime
+
+
+class Assignments(BaseModel):
+    items: list[AssignmentPublic]
+
+
+class Salaries(BaseModel):
+    items: list[SalaryPublic]
+
+
+class PeopleBatch(StrictModel):
+    """Up to 1 000 people, each the whole record, matched by `employee_number`."""
+
+    people: list[PersonCreate] = Field(max_length=1_000)
+
+
+class UpsertResult(BaseModel):
+    inserted: int
+    updated: int
+    unchanged: int

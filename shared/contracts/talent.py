@@ -35,6 +35,13 @@ class OrgUnitKind(StrEnum):
 _RANKS = {OrgUnitKind.company: 0, OrgUnitKind.department: 1, OrgUnitKind.team: 2}
 
 
+class SeparationReason(StrEnum):
+    voluntary = "voluntary"
+    involuntary = "involuntary"
+    retirement = "retirement"
+    other = "other"
+
+
 class OrgUnitPublic(PublicModel):
     id: uuid.UUID
     key: str

@@ -12,19 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.auth import INTERNAL_TOKEN_HEADER
 from tests.auth import token
-
-
-async def unit(client: httpx.AsyncClient, key: str, kind: str, parent: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = {"key": key, "name": key.replace("_", " ").title(), "kind": kind}
-    if parent is not None:
-        body["parent_id"] = parent["id"]
-    response = await client.post("/v1/org-units", json=body)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def pointers(response: httpx.Response) -> list[str]:
-    return [e["pointer"] for e in response.json()["errors"]]
+from tests.talent_service.helpers import hire, pointers, unit
 
 
 async def test_creates_a_unit_with_location_and_etag(talent_client: httpx.AsyncClient) -> None:
@@ -228,3 +216,11 @@ async def test_reading_needs_talent_read_and_writing_talent_write(talent_client:
     assert (await talent_client.get("/v1/org-units/sales", headers=writer)).status_code == 403
     assert (await talent_client.get("/v1/org-units/sales/tree", headers=reader)).status_code == 200
     assert (await talent_client.delete("/v1/org-units/sales", headers=reader)).status_code == 403
+
+
+async def test_a_unit_people_were_assigned_to_is_archived_not_deleted(talent_client: httpx.AsyncClient) -> None:
+    sales = await unit(talent_client, "sales", "department")
+    await hire(talent_client, "1", sales)
+    archived = await talent_client.delete("/v1/org-units/sales", headers={"If-Match": '"1"'})
+    assert archived.status_code == 200
+    assert archived.json()["archived_at"] is not None

@@ -7,8 +7,9 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import delete, exists, func, literal, or_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import col, select
@@ -237,3 +238,164 @@ async def lock_employee_numbers(session: AsyncSession, numbers: Sequence[str]) -
     deadlock), so that two writers creating one number run one after the other."""
     for number in sorted(set(numbers)):
         await session.exec(select(func.pg_advisory_xact_lock(literal(EMPLOYEE_NUMBER_LOCK), func.hashtext(number))))
+
+
+# ---------------------------------------------------------------- HR indicators (DESIGN §9)
+
+# Every workforce indicator of §9 for one unit's subtree over many periods, in one statement. A
+# person's assignments become spans [since, until) (the next assignment's date, or open-ended), so
+# "the unit on day d" is the span containing d; members at the close of a day join the spans that
+# contain it with the people employed after it. Only people ever assigned inside the subtree are
+# read. Periods arrive as two arrays (first days, last days) and come back numbered from 1.
+_WORKFORCE = """
+WITH RECURSIVE subtree AS (
+    SELECT id FROM talent.org_units WHERE id = $1
+    UNION ALL
+    SELECT c.id FROM talent.org_units c JOIN subtree t ON c.parent_id = t.id
+),
+periods AS (
+    SELECT k, a, b, a - 1 AS before FROM unnest($2::date[], $3::date[]) WITH ORDINALITY AS x(a, b, k)
+),
+candidates AS (
+    SELECT DISTINCT person_id FROM talent.assignments WHERE org_unit_id IN (SELECT id FROM subtree)
+),
+spans AS (
+    SELECT a.person_id, a.org_unit_id, a.effective_date AS since,
+           lead(a.effective_date) OVER w AS until,
+           lag(a.org_unit_id) OVER w AS previous_unit,
+           row_number() OVER w AS n
+    FROM talent.assignments a
+    WHERE a.person_id IN (SELECT person_id FROM candidates)
+    WINDOW w AS (PARTITION BY a.person_id ORDER BY a.effective_date)
+),
+marked AS (
+    SELECT sp.*, sp.org_unit_id IN (SELECT id FROM subtree) AS inside,
+           COALESCE(sp.previous_unit IN (SELECT id FROM subtree), false) AS previous_inside
+    FROM spans sp
+),
+people AS (
+    SELECT p.id, p.hire_date, p.end_date, p.separation_reason
+    FROM talent.people p WHERE p.id IN (SELECT person_id FROM candidates)
+),
+opening AS (
+    SELECT pr.k, p.id FROM periods pr
+    JOIN marked m ON m.inside AND m.since <= pr.before AND (m.until IS NULL OR m.until > pr.before)
+    JOIN people p ON p.id = m.person_id AND p.hire_date <= pr.before
+        AND (p.end_date IS NULL OR p.end_date > pr.before)
+),
+closing AS (
+    SELECT pr.k, p.id FROM periods pr
+    JOIN marked m ON m.inside AND m.since <= pr.b AND (m.until IS NULL OR m.until > pr.b)
+    JOIN people p ON p.id = m.person_id AND p.hire_date <= pr.b AND (p.end_date IS NULL OR p.end_date > pr.b)
+),
+stayed AS (
+    SELECT k, id FROM opening INTERSECT SELECT k, id FROM closing
+),
+events AS (
+    SELECT p.id, p.hire_date, p.end_date, p.separation_reason,
+           COALESCE(bool_or(m.since <= p.hire_date AND (m.until IS NULL OR m.until > p.hire_date)), false)
+               AS hired_inside,
+           COALESCE(bool_or(m.since <= p.end_date AND (m.until IS NULL OR m.until > p.end_date)), false)
+               AS left_inside
+    FROM people p JOIN marked m ON m.person_id = p.id AND m.inside
+    GROUP BY p.id, p.hire_date, p.end_date, p.separation_reason
+),
+flows AS (
+    SELECT pr.k,
+           count(*) FILTER (WHERE e.hired_inside AND e.hire_date BETWEEN pr.a AND pr.b) AS hires,
+           count(*) FILTER (WHERE e.left_inside AND e.end_date BETWEEN pr.a AND pr.b) AS separations,
+           count(*) FILTER (
+               WHERE e.left_inside AND e.end_date BETWEEN pr.a AND pr.b AND e.separation_reason = 'voluntary'
+           ) AS voluntary_separations
+    FROM periods pr
+    JOIN events e ON e.hire_date BETWEEN pr.a AND pr.b OR e.end_date BETWEEN pr.a AND pr.b
+    GROUP BY pr.k
+),
+moves AS (
+    SELECT pr.k,
+           count(*) FILTER (WHERE m.inside AND NOT m.previous_inside) AS transfers_in,
+           count(*) FILTER (WHERE m.previous_inside AND NOT m.inside) AS transfers_out,
+           count(*) FILTER (WHERE m.previous_inside AND m.previous_unit <> m.org_unit_id) AS internal_moves
+    FROM periods pr JOIN marked m ON m.n > 1 AND m.since BETWEEN pr.a AND pr.b
+    GROUP BY pr.k
+),
+salary_spans AS (
+    SELECT person_id, amount, currency, effective_date AS since,
+           lead(effective_date) OVER (PARTITION BY person_id ORDER BY effective_date) AS until
+    FROM (
+        SELECT DISTINCT ON (person_id, effective_date) person_id, effective_date, amount, currency
+        FROM talent.salaries WHERE person_id IN (SELECT person_id FROM candidates)
+        ORDER BY person_id, effective_date, id DESC
+    ) latest_of_each_day
+),
+changes AS (
+    SELECT st.k, last.amount / first.amount - 1 AS change
+    FROM stayed st
+    JOIN periods pr ON pr.k = st.k
+    JOIN salary_spans first ON first.person_id = st.id AND first.since <= pr.before
+        AND (first.until IS NULL OR first.until > pr.before)
+    JOIN salary_spans last ON last.person_id = st.id AND last.since <= pr.b
+        AND (last.until IS NULL OR last.until > pr.b)
+    WHERE first.currency = last.currency
+)
+SELECT pr.k,
+       COALESCE(o.n, 0) AS headcount_start,
+       COALESCE(c.n, 0) AS headcount_end,
+       COALESCE(s.n, 0) AS stayed,
+       COALESCE(f.hires, 0) AS hires,
+       COALESCE(f.separations, 0) AS separations,
+       COALESCE(f.voluntary_separations, 0) AS voluntary_separations,
+       COALESCE(m.transfers_in, 0) AS transfers_in,
+       COALESCE(m.transfers_out, 0) AS transfers_out,
+       COALESCE(m.internal_moves, 0) AS internal_moves,
+       COALESCE(g.people, 0) AS salary_people,
+       g.mean_change,
+       g.median_change
+FROM periods pr
+LEFT JOIN (SELECT k, count(*) AS n FROM opening GROUP BY k) o ON o.k = pr.k
+LEFT JOIN (SELECT k, count(*) AS n FROM closing GROUP BY k) c ON c.k = pr.k
+LEFT JOIN (SELECT k, count(*) AS n FROM stayed GROUP BY k) s ON s.k = pr.k
+LEFT JOIN flows f ON f.k = pr.k
+LEFT JOIN moves m ON m.k = pr.k
+LEFT JOIN (
+    SELECT k, count(*) AS people, avg(change) AS mean_change,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY change) AS median_change
+    FROM changes GROUP BY k
+) g ON g.k = pr.k
+ORDER BY pr.k
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkforceRow:
+    headcount_start: int
+    headcount_end: int
+    stayed: int
+    hires: int
+    separations: int
+    voluntary_separations: int
+    transfers_in: int
+    transfers_out: int
+    internal_moves: int
+    salary_people: int
+    mean_change: float | None
+    median_change: float | None
+
+
+async def workforce(
+    session: AsyncSession, unit: uuid.UUID, periods: Sequence[tuple[dt.date, dt.date]]
+) -> list[WorkforceRow]:
+    """The workforce figures of ``unit``'s subtree for each ``(first day, last day)``, in order."""
+    connection = await driver(session)
+    rows = await connection.fetch(_WORKFORCE, unit, [a for a, _ in periods], [b for _, b in periods])
+    return [WorkforceRow(**{k: v for k, v in dict(row).items() if k != "k"}) for row in rows]
+
+
+async def driver(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver_connection = cast(asyncpg.Connection, raw.driver_connection)
+    if not driver_connection.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")  # so that what runs on the driver joins the transaction
+    return driver_connection

@@ -14,6 +14,8 @@ from services.talent_service.schemas import (
     AssignmentCreate,
     AssignmentPublic,
     Assignments,
+    HrIndicators,
+    HrIndicatorSeries,
     OrgUnitCreate,
     OrgUnitKind,
     OrgUnitPublic,
@@ -25,6 +27,7 @@ from services.talent_service.schemas import (
     Salaries,
     SalaryCreate,
     SalaryPublic,
+    SeriesBucket,
     UpsertResult,
 )
 from shared.auth import CurrentPrincipal, Principal, RequireScope, Scope
@@ -319,3 +322,45 @@ async def create_salary(
     __: Writer,
 ) -> SalaryPublic:
     return (await service.create_salary(session, person_id, body, idempotency)).send(response)
+
+
+# ---------------------------------------------------------------- HR indicators
+
+OrgUnitQuery = Annotated[str, Query(max_length=40, description="The unit (id or key): its whole subtree.")]
+
+
+@router.get(
+    "/hr-indicators",
+    tags=["hr-indicators"],
+    response_model=HrIndicators,
+    responses=problem_responses(404),
+    summary="DESIGN §9's HR indicators of a unit's subtree over [from, to] (cut at today).",
+)
+async def get_hr_indicators(
+    session: SessionDep,
+    settings: TalentSettingsDep,
+    _: Reader,
+    org_unit: OrgUnitQuery,
+    from_: Annotated[dt.date, Query(alias="from", description="First day (inclusive).")],
+    to: Annotated[dt.date, Query(description="Last day (inclusive); cut at today.")],
+) -> HrIndicators:
+    return await service.hr_indicators(session, org_unit, from_, to, settings)
+
+
+@router.get(
+    "/hr-indicators/series",
+    tags=["hr-indicators"],
+    response_model=HrIndicatorSeries,
+    responses=problem_responses(404),
+    summary="The HR indicators per calendar month, quarter or year over [from, to] (cut at today).",
+)
+async def get_hr_indicator_series(
+    session: SessionDep,
+    settings: TalentSettingsDep,
+    _: Reader,
+    org_unit: OrgUnitQuery,
+    from_: Annotated[dt.date, Query(alias="from", description="First day (inclusive).")],
+    to: Annotated[dt.date, Query(description="Last day (inclusive); cut at today.")],
+    bucket: Annotated[SeriesBucket, Query()] = SeriesBucket.month,
+) -> HrIndicatorSeries:
+    return await service.hr_indicator_series(session, org_unit, bucket, from_, to, settings)

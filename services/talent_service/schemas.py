@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.contracts.talent import OrgUnitKey, OrgUnitKind, OrgUnitPublic, SeparationReason
 from shared.schemas import PublicModel, StrictModel
@@ -15,6 +16,9 @@ __all__ = [
     "AssignmentCreate",
     "AssignmentPublic",
     "Assignments",
+    "Engagement",
+    "HrIndicatorSeries",
+    "HrIndicators",
     "OrgUnitCreate",
     "OrgUnitKind",
     "OrgUnitPublic",
@@ -26,9 +30,11 @@ __all__ = [
     "PersonUpdate",
     "Salaries",
     "SalaryCreate",
+    "SalaryEvolution",
     "SalaryIn",
     "SalaryPublic",
     "SeparationReason",
+    "SeriesBucket",
     "UpsertResult",
 ]
 
@@ -187,3 +193,66 @@ class UpsertResult(BaseModel):
     inserted: int
     updated: int
     unchanged: int
+
+
+class SalaryEvolution(BaseModel):
+    """Over the people counted in both headcounts with a salary on `from - 1` and on `to` in one
+    currency: the mean and median of `salary(to) / salary(from - 1) - 1`. Suppressed (changes null)
+    below 5 people and for periods that are not whole calendar quarters."""
+
+    people: int
+    mean_change: float | None
+    median_change: float | None
+    suppressed: bool
+
+
+class Engagement(BaseModel):
+    responses: int
+    enps: float | None
+    satisfaction: float | None
+    suppressed: bool
+
+
+class HrIndicators(BaseModel):
+    """DESIGN §9 for the unit's whole subtree over `[from, to]` (cut at today). The training,
+    skill and engagement fields are null until trainings, skill assessments and surveys are recorded
+    by the service."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    org_unit_id: uuid.UUID
+    org_unit_key: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date = Field(description="The last day counted: the asked `to`, or today when it lies ahead.")
+    headcount_start: int = Field(description="Members at the close of `from - 1`.")
+    headcount_end: int = Field(description="Members at the close of `to`.")
+    average_headcount: float
+    hires: int
+    separations: int
+    voluntary_separations: int
+    transfers_in: int
+    transfers_out: int
+    internal_moves: int
+    turnover_rate: float | None
+    voluntary_turnover_rate: float | None
+    retention_rate: float | None
+    internal_mobility_rate: float | None
+    training_completion_rate: float | None = Field(description="Null: trainings are not recorded yet.")
+    training_effectiveness: float | None = Field(description="Null: trainings are not recorded yet.")
+    training_effectiveness_pairs: int | None = Field(description="Null: trainings are not recorded yet.")
+    skill_coverage: float | None = Field(description="Null: skill requirements are not recorded yet.")
+    engagement: Engagement | None = Field(description="Null: no survey ends in the period (none recorded yet).")
+    salary_evolution: SalaryEvolution
+
+
+class SeriesBucket(StrEnum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class HrIndicatorSeries(BaseModel):
+    """One item per calendar bucket meeting `[from, to]` (cut at today), each over the bucket's days
+    inside that range."""
+
+    items: list[HrIndicators]

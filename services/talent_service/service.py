@@ -26,6 +26,8 @@ from services.talent_service.schemas import (
     AssignmentCreate,
     AssignmentPublic,
     Assignments,
+    HrIndicators,
+    HrIndicatorSeries,
     OrgUnitCreate,
     OrgUnitPublic,
     OrgUnitTree,
@@ -35,10 +37,13 @@ from services.talent_service.schemas import (
     PersonUpdate,
     Salaries,
     SalaryCreate,
+    SalaryEvolution,
     SalaryIn,
     SalaryPublic,
+    SeriesBucket,
     UpsertResult,
 )
+from services.talent_service.suppression import MINIMUM_GROUP
 from shared.auth import Principal, Scope
 from shared.concurrency import etag, require_if_match
 from shared.errors import (
@@ -680,3 +685,127 @@ async def upsert_people(
             result.unchanged += 1
     await session.flush()
     return result
+
+
+# ---------------------------------------------------------------- HR indicators (DESIGN §9)
+
+MAX_SERIES_PERIODS = 600
+
+
+def _rate(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def whole_quarters(a: dt.date, b: dt.date) -> bool:
+    """Whether ``[a, b]`` is made of whole calendar quarters."""
+    after = b + dt.timedelta(days=1)
+    return a <= b and a.day == 1 and a.month % 3 == 1 and after.day == 1 and after.month % 3 == 1
+
+
+def _indicators(unit: OrgUnit, a: dt.date, b: dt.date, row: repository.WorkforceRow) -> HrIndicators:
+    average = (row.headcount_start + row.headcount_end) / 2
+    hidden = row.salary_people < MINIMUM_GROUP or not whole_quarters(a, b)
+    return HrIndicators(
+        org_unit_id=unit.id,
+        org_unit_key=unit.key,
+        from_=a,
+        to=b,
+        headcount_start=row.headcount_start,
+        headcount_end=row.headcount_end,
+        average_headcount=average,
+        hires=row.hires,
+        separations=row.separations,
+        voluntary_separations=row.voluntary_separations,
+        transfers_in=row.transfers_in,
+        transfers_out=row.transfers_out,
+        internal_moves=row.internal_moves,
+        turnover_rate=_rate(row.separations, average),
+        voluntary_turnover_rate=_rate(row.voluntary_separations, average),
+        retention_rate=_rate(row.stayed, row.headcount_start),
+        internal_mobility_rate=_rate(row.internal_moves, average),
+        training_completion_rate=None,
+        training_effectiveness=None,
+        training_effectiveness_pairs=None,
+        skill_coverage=None,
+        engagement=None,
+        salary_evolution=SalaryEvolution(
+            people=row.salary_people,
+            mean_change=None if hidden else row.mean_change,
+            median_change=None if hidden else row.median_change,
+            suppressed=hidden,
+        ),
+    )
+
+
+def _period(start: dt.date, end: dt.date, today: dt.date) -> dt.date:
+    """The last day counted (``end`` cut at today); 422 for a period that is reversed or ahead."""
+    if end < start:
+        raise UnprocessableContent(
+            "`to` is before `from`.",
+            errors=[FieldError(location="query", parameter="to", message="Before `from`.", code="reversed")],
+        )
+    if start > today:
+        raise UnprocessableContent(
+            f"The period starts after today ({today}).",
+            errors=[FieldError(location="query", parameter="from", message="After today.", code="future")],
+        )
+    return min(end, today)
+
+
+async def hr_indicators(
+    session: AsyncSession, org_unit: str, start: dt.date, end: dt.date, settings: TalentSettings
+) -> HrIndicators:
+    """§9's workforce indicators of the unit's subtree over ``[start, end]``, cut at today: one
+    statement."""
+    unit = await resolve_org_unit(session, org_unit)
+    last = _period(start, end, settings.today())
+    [row] = await repository.workforce(session, unit.id, [(start, last)])
+    return _indicators(unit, start, last, row)
+
+
+def bucket_start(day: dt.date, bucket: SeriesBucket) -> dt.date:
+    if bucket is SeriesBucket.year:
+        return day.replace(month=1, day=1)
+    if bucket is SeriesBucket.quarter:
+        return day.replace(month=day.month - (day.month - 1) % 3, day=1)
+    return day.replace(day=1)
+
+
+def next_bucket(start: dt.date, bucket: SeriesBucket) -> dt.date:
+    months = {SeriesBucket.month: 1, SeriesBucket.quarter: 3, SeriesBucket.year: 12}[bucket]
+    index = start.year * 12 + start.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def series_periods(start: dt.date, last: dt.date, bucket: SeriesBucket) -> list[tuple[dt.date, dt.date]]:
+    """Each calendar bucket meeting ``[start, last]``, cut to it."""
+    periods = []
+    cursor = bucket_start(start, bucket)
+    while cursor <= last:
+        following = next_bucket(cursor, bucket)
+        periods.append((max(cursor, start), min(following - dt.timedelta(days=1), last)))
+        cursor = following
+    return periods
+
+
+async def hr_indicator_series(
+    session: AsyncSession,
+    org_unit: str,
+    bucket: SeriesBucket,
+    start: dt.date,
+    end: dt.date,
+    settings: TalentSettings,
+) -> HrIndicatorSeries:
+    """The indicators per calendar month, quarter or year: every bucket in the one statement."""
+    unit = await resolve_org_unit(session, org_unit)
+    last = _period(start, end, settings.today())
+    periods = series_periods(start, last, bucket)
+    if len(periods) > MAX_SERIES_PERIODS:
+        raise UnprocessableContent(
+            f"A series holds at most {MAX_SERIES_PERIODS} buckets; this one would hold {len(periods)}.",
+            errors=[
+                FieldError(location="query", parameter="from", message="Too far back for the bucket.", code="too_long")
+            ],
+        )
+    rows = await repository.workforce(session, unit.id, periods)
+    return HrIndicatorSeries(items=[_indicators(unit, a, b, row) for (a, b), row in zip(periods, rows, strict=True)])

@@ -399,3 +399,70 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
     if not driver_connection.is_in_transaction():
         await connection.exec_driver_sql("SELECT 1")  # so that what runs on the driver joins the transaction
     return driver_connection
+
+
+# How many people each unit's salary evolution covers (§9: counted in both headcounts, a salary on
+# `a - 1` and on `b` in one currency), for every unit of every tree and each period: what
+# suppression by difference needs. A person counts in every common ancestor (or self) of their
+# units on the two days.
+_SALARY_POPULATIONS = """
+WITH RECURSIVE closure AS (
+    SELECT id AS unit_id, id AS ancestor_id FROM talent.org_units
+    UNION ALL
+    SELECT c.unit_id, u.parent_id FROM closure c
+    JOIN talent.org_units u ON u.id = c.ancestor_id WHERE u.parent_id IS NOT NULL
+),
+periods AS (
+    SELECT k, a, b, a - 1 AS before FROM unnest($1::date[], $2::date[]) WITH ORDINALITY AS x(a, b, k)
+),
+spans AS (
+    SELECT person_id, org_unit_id, effective_date AS since,
+           lead(effective_date) OVER (PARTITION BY person_id ORDER BY effective_date) AS until
+    FROM talent.assignments
+),
+salary_spans AS (
+    SELECT person_id, currency, effective_date AS since,
+           lead(effective_date) OVER (PARTITION BY person_id ORDER BY effective_date) AS until
+    FROM (
+        SELECT DISTINCT ON (person_id, effective_date) person_id, effective_date, currency
+        FROM talent.salaries ORDER BY person_id, effective_date, id DESC
+    ) latest_of_each_day
+),
+eligible AS (
+    SELECT pr.k, opening.org_unit_id AS opening_unit, closing.org_unit_id AS closing_unit
+    FROM periods pr
+    JOIN talent.people p ON p.hire_date <= pr.before AND (p.end_date IS NULL OR p.end_date > pr.b)
+    JOIN spans opening ON opening.person_id = p.id AND opening.since <= pr.before
+        AND (opening.until IS NULL OR opening.until > pr.before)
+    JOIN spans closing ON closing.person_id = p.id AND closing.since <= pr.b
+        AND (closing.until IS NULL OR closing.until > pr.b)
+    JOIN salary_spans first ON first.person_id = p.id AND first.since <= pr.before
+        AND (first.until IS NULL OR first.until > pr.before)
+    JOIN salary_spans last ON last.person_id = p.id AND last.since <= pr.b
+        AND (last.until IS NULL OR last.until > pr.b)
+    WHERE first.currency = last.currency
+)
+SELECT e.k, c1.ancestor_id AS unit_id, count(*) AS people
+FROM eligible e
+JOIN closure c1 ON c1.unit_id = e.opening_unit
+JOIN closure c2 ON c2.unit_id = e.closing_unit AND c2.ancestor_id = c1.ancestor_id
+GROUP BY e.k, c1.ancestor_id
+"""
+
+
+async def salary_populations(
+    session: AsyncSession, periods: Sequence[tuple[dt.date, dt.date]]
+) -> list[dict[uuid.UUID, int]]:
+    """For each period, how many people each unit's salary evolution covers (units with none left out)."""
+    connection = await driver(session)
+    rows = await connection.fetch(_SALARY_POPULATIONS, [a for a, _ in periods], [b for _, b in periods])
+    found: list[dict[uuid.UUID, int]] = [{} for _ in periods]
+    for row in rows:
+        found[row["k"] - 1][row["unit_id"]] = row["people"]
+    return found
+
+
+async def unit_parents(session: AsyncSession) -> dict[uuid.UUID, uuid.UUID | None]:
+    """Every unit of every tree with its parent."""
+    rows = await session.exec(select(OrgUnit.id, OrgUnit.parent_id))
+    return dict(rows.all())

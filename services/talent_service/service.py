@@ -43,7 +43,7 @@ from services.talent_service.schemas import (
     SeriesBucket,
     UpsertResult,
 )
-from services.talent_service.suppression import MINIMUM_GROUP
+from services.talent_service.suppression import MINIMUM_GROUP, visible_units
 from shared.auth import Principal, Scope
 from shared.concurrency import etag, require_if_match
 from shared.errors import (
@@ -702,9 +702,47 @@ def whole_quarters(a: dt.date, b: dt.date) -> bool:
     return a <= b and a.day == 1 and a.month % 3 == 1 and after.day == 1 and after.month % 3 == 1
 
 
-def _indicators(unit: OrgUnit, a: dt.date, b: dt.date, row: repository.WorkforceRow) -> HrIndicators:
+def _salary_shown(a: dt.date, b: dt.date, row: repository.WorkforceRow) -> bool:
+    """Whether salary evolution may show before suppression by difference is considered."""
+    return row.salary_people >= MINIMUM_GROUP and whole_quarters(a, b)
+
+
+def _visible_by_difference(
+    unit: uuid.UUID, parents: dict[uuid.UUID, uuid.UUID | None], population: dict[uuid.UUID, int]
+) -> bool:
+    """§9's suppression by difference: each unit's direct part is its population less its
+    children's (someone who moved between two children counts in the parent only)."""
+    names = {u: str(u) for u in parents}
+    children_total: dict[uuid.UUID, int] = {}
+    for child, parent in parents.items():
+        if parent is not None:
+            children_total[parent] = children_total.get(parent, 0) + population.get(child, 0)
+    direct = {names[u]: population.get(u, 0) - children_total.get(u, 0) for u in parents}
+    tree = {names[u]: (names[p] if p is not None else None) for u, p in parents.items()}
+    return names[unit] in visible_units(tree, direct)
+
+
+async def _salary_visibility(
+    session: AsyncSession,
+    unit: OrgUnit,
+    periods: Sequence[tuple[dt.date, dt.date]],
+    rows: Sequence[repository.WorkforceRow],
+) -> list[bool]:
+    """Per period, whether the unit's salary evolution is shown: two more statements, only when
+    some period passes the first tests."""
+    shown = [_salary_shown(a, b, row) for (a, b), row in zip(periods, rows, strict=True)]
+    if not any(shown):
+        return shown
+    parents = await repository.unit_parents(session)
+    populations = await repository.salary_populations(session, periods)
+    return [ok and _visible_by_difference(unit.id, parents, pop) for ok, pop in zip(shown, populations, strict=True)]
+
+
+def _indicators(
+    unit: OrgUnit, a: dt.date, b: dt.date, row: repository.WorkforceRow, *, salary_shown: bool
+) -> HrIndicators:
     average = (row.headcount_start + row.headcount_end) / 2
-    hidden = row.salary_people < MINIMUM_GROUP or not whole_quarters(a, b)
+    hidden = not salary_shown
     return HrIndicators(
         org_unit_id=unit.id,
         org_unit_key=unit.key,
@@ -759,8 +797,10 @@ async def hr_indicators(
     statement."""
     unit = await resolve_org_unit(session, org_unit)
     last = _period(start, end, settings.today())
-    [row] = await repository.workforce(session, unit.id, [(start, last)])
-    return _indicators(unit, start, last, row)
+    periods = [(start, last)]
+    [row] = await repository.workforce(session, unit.id, periods)
+    [shown] = await _salary_visibility(session, unit, periods, [row])
+    return _indicators(unit, start, last, row, salary_shown=shown)
 
 
 def bucket_start(day: dt.date, bucket: SeriesBucket) -> dt.date:
@@ -808,4 +848,9 @@ async def hr_indicator_series(
             ],
         )
     rows = await repository.workforce(session, unit.id, periods)
-    return HrIndicatorSeries(items=[_indicators(unit, a, b, row) for (a, b), row in zip(periods, rows, strict=True)])
+    shown = await _salary_visibility(session, unit, periods, rows)
+    return HrIndicatorSeries(
+        items=[
+            _indicators(unit, a, b, row, salary_shown=ok) for (a, b), row, ok in zip(periods, rows, shown, strict=True)
+        ]
+    )

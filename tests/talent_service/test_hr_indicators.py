@@ -182,3 +182,29 @@ async def test_bad_questions_are_refused(talent_client: httpx.AsyncClient) -> No
         "/v1/hr-indicators/series", params={"org_unit": "co", "from": "1900-01-01", "to": "2026-01-01"}
     )
     assert too_long.status_code == 422
+
+
+async def test_salary_evolution_is_suppressed_by_difference(
+    talent_client: httpx.AsyncClient, org: dict[str, Any]
+) -> None:
+    for team, count in (("t1", 6), ("t2", 4)):
+        for index in range(count):
+            person = await hire(
+                talent_client,
+                f"{team}-{index}",
+                org[team],
+                hire="2025-01-01",
+                salary={"amount": 1000, "currency": "EUR"},
+            )
+            raised = {"effective_date": "2026-02-01", "amount": 1100, "currency": "EUR"}
+            assert (await talent_client.post(f"/v1/people/{person['id']}/salaries", json=raised)).status_code == 201
+    ops, t1, t2 = [(await indicators(talent_client, u))["salary_evolution"] for u in ("ops", "t1", "t2")]
+    assert (ops["people"], ops["suppressed"], ops["mean_change"]) == (10, False, pytest.approx(0.1))
+    assert (t2["people"], t2["suppressed"]) == (4, True)
+    # t1 alone holds 6, but showing it would give t2's figure away by subtraction from ops'
+    assert (t1["people"], t1["suppressed"], t1["mean_change"]) == (6, True, None)
+    series = await talent_client.get(
+        "/v1/hr-indicators/series",
+        params={"org_unit": "t1", "from": "2026-01-01", "to": "2026-06-30", "bucket": "quarter"},
+    )
+    assert series.json()["items"][0]["salary_evolution"]["suppressed"] is True

@@ -21,6 +21,9 @@ class StrategySettings(Settings):
         default=-0.2, le=0, description="Lowest `progress - expected` still on track (DESIGN §9)."
     )
     pace_off_track: float = Field(default=-0.4, le=0, description="Lowest `progress - expected` still at risk.")
+    kpi_cache_seconds: float = Field(
+        default=300.0, ge=0, description="How long a KPI value read stays usable while the KPI service is down."
+    )
 
     @field_validator("org_timezone")
     @classmethod

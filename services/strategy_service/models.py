@@ -9,10 +9,19 @@ from sqlalchemy import CheckConstraint, Column, Date, Float, ForeignKey, Index, 
 from sqlmodel import Field, SQLModel
 
 from services.strategy_service.config import SCHEMA
-from shared.contracts.strategy import KeyResultKind, ObjectiveStatus
+from shared.contracts.kpi import Aggregation
+from shared.contracts.strategy import KeyResultKind, KpiValue, ObjectiveStatus
 from shared.contracts.strategy import Level as Level
 from shared.idempotency import idempotency_record_table
-from shared.models import created_at_field, enum_field, id_field, one_of, timestamp_column, updated_at_field
+from shared.models import (
+    StrEnumString,
+    created_at_field,
+    enum_field,
+    id_field,
+    one_of,
+    timestamp_column,
+    updated_at_field,
+)
 
 IdempotencyRecord = idempotency_record_table(SCHEMA)
 
@@ -55,6 +64,7 @@ class KeyResult(SQLModel, table=True):
     __tablename__ = "key_results"
     __table_args__ = (
         one_of("kind", KeyResultKind),
+        one_of("kpi_value", KpiValue),
         CheckConstraint("weight > 0", name="weight_positive"),
         {"schema": SCHEMA},
     )
@@ -69,6 +79,15 @@ class KeyResult(SQLModel, table=True):
     start_value: float = Field(sa_type=Float, nullable=False)
     target_value: float = Field(sa_type=Float, nullable=False)
     weight: float = Field(default=1.0, sa_type=Numeric(asdecimal=False), nullable=False)
+    kpi: str | None = Field(default=None, sa_type=String(100), nullable=True, index=True)
+    kpi_value: KpiValue = Field(
+        default=KpiValue.latest,
+        sa_type=StrEnumString(KpiValue, 8),
+        nullable=False,
+        sa_column_kwargs={"server_default": KpiValue.latest.value},
+    )
+    # The linked KPI's aggregation when it was linked: what a ``period`` forecast accumulates.
+    kpi_aggregation: Aggregation | None = enum_field(Aggregation, 8, nullable=True, default=None)
     version: int = _version_field()
     archived_at: dt.datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
     created_at: dt.datetime = created_at_field()

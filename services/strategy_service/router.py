@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.strategy_service import service
 from services.strategy_service.config import StrategySettingsDep
@@ -22,7 +22,8 @@ from services.strategy_service.schemas import (
     ObjectiveTree,
     ObjectiveUpdate,
 )
-from shared.auth import Principal, RequireScope, Scope
+from shared.auth import CurrentPrincipal, Principal, RequireScope, Scope
+from shared.clients import KpiClient
 from shared.concurrency import IfMatch, ResponseETag
 from shared.contracts.strategy import ObjectiveStatus
 from shared.db import SessionDep
@@ -31,6 +32,16 @@ from shared.idempotency import Idempotency
 from shared.pagination import Page, PageParams
 
 router = APIRouter(prefix="/v1")
+
+
+def _kpi_client(request: Request, principal: CurrentPrincipal) -> KpiClient | None:
+    """The process's KPI client acting for the caller; None where none was started (reads then
+    degrade as if the KPI service were down, and links cannot be checked: 503)."""
+    client: KpiClient | None = getattr(request.app.state, "kpi_client", None)
+    return client.acting_for(principal.key_id) if client is not None else None
+
+
+Kpi = Annotated[KpiClient | None, Depends(_kpi_client)]
 Reader = Annotated[Principal, RequireScope(Scope.strategy_read)]
 Writer = Annotated[Principal, RequireScope(Scope.strategy_write)]
 _TAGGED: dict[int | str, dict[str, Any]] = {200: {"headers": response_headers("ETag")}}
@@ -42,6 +53,7 @@ async def list_objectives(
     session: SessionDep,
     page: PageParams,
     settings: StrategySettingsDep,
+    kpi: Kpi,
     _: Reader,
     level: Annotated[Level | None, Query(description="Only objectives at this level.")] = None,
     parent_id: Annotated[uuid.UUID | None, Query(description="Only objectives aligned to this one.")] = None,
@@ -52,7 +64,7 @@ async def list_objectives(
     archived: Annotated[bool, Query(description="true: only archived objectives; false: only the others.")] = False,
 ) -> Page[ObjectivePublic]:
     return await service.list_objectives(
-        session, page, settings,
+        session, page, settings, kpi,
         level=level, parent_id=parent_id, owner_org_unit_id=owner_org_unit_id, status=status_filter,
         active_on=active_on, text=q, archived=archived,
     )  # fmt: skip
@@ -71,10 +83,11 @@ async def create_objective(
     session: SessionDep,
     idempotency: Idempotency,
     settings: StrategySettingsDep,
+    kpi: Kpi,
     response: Response,
     _: Writer,
 ) -> ObjectivePublic:
-    return (await service.create_objective(session, body, idempotency, settings)).send(response)
+    return (await service.create_objective(session, body, idempotency, settings, kpi)).send(response)
 
 
 @router.get(
@@ -85,9 +98,9 @@ async def create_objective(
     summary="One objective, with its progress and pace.",
 )
 async def get_objective(
-    objective_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, tag: ResponseETag, _: Reader
+    objective_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, kpi: Kpi, tag: ResponseETag, _: Reader
 ) -> ObjectivePublic:
-    objective = await service.read_objective(session, objective_id, settings)
+    objective = await service.read_objective(session, objective_id, settings, kpi)
     return tag.tagged(objective, objective.version)
 
 
@@ -99,9 +112,9 @@ async def get_objective(
     summary="The objective and every descendant, each with its key results and progress.",
 )
 async def get_objective_tree(
-    objective_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, _: Reader
+    objective_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, kpi: Kpi, _: Reader
 ) -> ObjectiveTree:
-    return await service.objective_tree(session, objective_id, settings)
+    return await service.objective_tree(session, objective_id, settings, kpi)
 
 
 @router.patch(
@@ -116,11 +129,12 @@ async def update_objective(
     body: ObjectiveUpdate,
     session: SessionDep,
     settings: StrategySettingsDep,
+    kpi: Kpi,
     tag: ResponseETag,
     _: Writer,
     if_match: IfMatch = None,
 ) -> ObjectivePublic:
-    objective = await service.update_objective(session, objective_id, body, if_match, settings)
+    objective = await service.update_objective(session, objective_id, body, if_match, settings, kpi)
     return tag.tagged(objective, objective.version)
 
 
@@ -135,11 +149,12 @@ async def archive_objective(
     objective_id: uuid.UUID,
     session: SessionDep,
     settings: StrategySettingsDep,
+    kpi: Kpi,
     tag: ResponseETag,
     _: Writer,
     if_match: IfMatch = None,
 ) -> ObjectivePublic:
-    objective = await service.archive_objective(session, objective_id, if_match, settings)
+    objective = await service.archive_objective(session, objective_id, if_match, settings, kpi)
     return tag.tagged(objective, objective.version)
 
 
@@ -148,7 +163,7 @@ async def archive_objective(
     tags=["key-results"],
     status_code=status.HTTP_201_CREATED,
     response_model=KeyResultPublic,
-    responses={**_CREATED, **problem_responses(404, 409, 422)},
+    responses={**_CREATED, **problem_responses(404, 409, 422, 503)},
     summary="Add a key result to an objective (retry safely with Idempotency-Key).",
 )
 async def create_key_result(
@@ -157,10 +172,11 @@ async def create_key_result(
     session: SessionDep,
     idempotency: Idempotency,
     settings: StrategySettingsDep,
+    kpi: Kpi,
     response: Response,
     _: Writer,
 ) -> KeyResultPublic:
-    return (await service.create_key_result(session, objective_id, body, idempotency, settings)).send(response)
+    return (await service.create_key_result(session, objective_id, body, idempotency, settings, kpi)).send(response)
 
 
 @router.get(
@@ -171,9 +187,9 @@ async def create_key_result(
     summary="The objective's key results, oldest first, with their progress.",
 )
 async def list_key_results(
-    objective_id: uuid.UUID, session: SessionDep, page: PageParams, settings: StrategySettingsDep, _: Reader
+    objective_id: uuid.UUID, session: SessionDep, page: PageParams, settings: StrategySettingsDep, kpi: Kpi, _: Reader
 ) -> Page[KeyResultPublic]:
-    return await service.list_key_results(session, objective_id, page, settings)
+    return await service.list_key_results(session, objective_id, page, settings, kpi)
 
 
 @router.get(
@@ -184,9 +200,9 @@ async def list_key_results(
     summary="One key result, with its current value, progress and forecast.",
 )
 async def get_key_result(
-    key_result_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, tag: ResponseETag, _: Reader
+    key_result_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, kpi: Kpi, tag: ResponseETag, _: Reader
 ) -> KeyResultPublic:
-    key_result = await service.read_key_result(session, key_result_id, settings)
+    key_result = await service.read_key_result(session, key_result_id, settings, kpi)
     return tag.tagged(key_result, key_result.version)
 
 
@@ -194,7 +210,7 @@ async def get_key_result(
     "/key-results/{key_result_id}",
     tags=["key-results"],
     response_model=KeyResultPublic,
-    responses={**_TAGGED, **problem_responses(404, 412, 422, 428)},
+    responses={**_TAGGED, **problem_responses(404, 412, 422, 428, 503)},
     summary="Change a key result (If-Match required; the kind never changes).",
 )
 async def update_key_result(
@@ -202,11 +218,12 @@ async def update_key_result(
     body: KeyResultUpdate,
     session: SessionDep,
     settings: StrategySettingsDep,
+    kpi: Kpi,
     tag: ResponseETag,
     _: Writer,
     if_match: IfMatch = None,
 ) -> KeyResultPublic:
-    key_result = await service.update_key_result(session, key_result_id, body, if_match, settings)
+    key_result = await service.update_key_result(session, key_result_id, body, if_match, settings, kpi)
     return tag.tagged(key_result, key_result.version)
 
 
@@ -221,11 +238,12 @@ async def archive_key_result(
     key_result_id: uuid.UUID,
     session: SessionDep,
     settings: StrategySettingsDep,
+    kpi: Kpi,
     tag: ResponseETag,
     _: Writer,
     if_match: IfMatch = None,
 ) -> KeyResultPublic:
-    key_result = await service.archive_key_result(session, key_result_id, if_match, settings)
+    key_result = await service.archive_key_result(session, key_result_id, if_match, settings, kpi)
     return tag.tagged(key_result, key_result.version)
 
 

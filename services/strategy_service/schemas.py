@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from shared.contracts.strategy import CurrentSource, KeyResultKind, Level, ObjectivePublic, ObjectiveStatus
+from shared.contracts.strategy import CurrentSource, KeyResultKind, KpiValue, Level, ObjectivePublic, ObjectiveStatus
 from shared.schemas import PublicModel, Rfc3339, StrictModel
 
 
@@ -73,6 +73,10 @@ class KeyResultCreate(StrictModel):
     start_value: float = Field(description="Where it stands when the period starts (milestone: 0).")
     target_value: float = Field(description="Where it must stand at the end (milestone: 1).")
     weight: float = Field(default=1.0, gt=0, le=1_000, description=_WEIGHT)
+    kpi: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Key of the KPI that measures it (checked there)."
+    )
+    kpi_value: KpiValue = Field(default=KpiValue.latest, description="The KPI's latest value, or over the period.")
 
 
 class KeyResultUpdate(StrictModel):
@@ -81,6 +85,8 @@ class KeyResultUpdate(StrictModel):
     start_value: float | None = None
     target_value: float | None = None
     weight: float | None = Field(default=None, gt=0, le=1_000, description=_WEIGHT)
+    kpi: str | None = Field(default=None, min_length=1, max_length=100, description="`null` unlinks the KPI.")
+    kpi_value: KpiValue | None = None
 
 
 class KeyResultPublic(PublicModel):
@@ -92,16 +98,22 @@ class KeyResultPublic(PublicModel):
     start_value: float
     target_value: float
     weight: float
+    kpi: str | None
+    kpi_value: KpiValue
     version: int
     archived_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
-    current_value: float | None = Field(description="The latest check-in's value, or null.")
+    current_value: float | None = Field(description="The latest check-in's value, or the linked KPI's; or null.")
     current_source: CurrentSource
     progress: float = Field(ge=0, le=1, description="DESIGN §9; 0 without a current value.")
     confidence: float | None = Field(description="The latest check-in's confidence, or null.")
     forecast_value: float | None = Field(description="Least-squares line at the period's end; null below 3 points.")
     forecast_progress: float | None
+    cached_at: dt.datetime | None = Field(
+        default=None,
+        description="With `current_source: kpi_unavailable`: when the value shown was last read from the KPI service.",
+    )
 
 
 class ObjectiveTree(ObjectivePublic):
@@ -110,7 +122,9 @@ class ObjectiveTree(ObjectivePublic):
 
 
 class CheckInCreate(StrictModel):
-    value: float | None = Field(default=None, description="Required (milestone: 0 or 1).")
+    value: float | None = Field(
+        default=None, description="Required (milestone: 0 or 1); refused for a KPI-linked key result."
+    )
     confidence: float = Field(ge=0, le=1, description="How likely the target is reached by the period's end.")
     note: str = Field(default="", max_length=2_000)
     checked_at: Rfc3339 | None = Field(

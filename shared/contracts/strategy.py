@@ -47,6 +47,14 @@ class PaceStatus(StrEnum):
     no_data = "no_data"
 
 
+class KpiValue(StrEnum):
+    """Which value of a linked KPI a key result reads: its status value, or its aggregation over
+    the objective's period up to today."""
+
+    latest = "latest"
+    period = "period"
+
+
 class CurrentSource(StrEnum):
     """Where a key result's current value came from."""
 

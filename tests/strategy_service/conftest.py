@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -10,6 +10,8 @@ import pytest
 
 from services.strategy_service.config import StrategySettings
 from services.strategy_service.main import app
+from shared.clients import KpiClient
+from tests.shared.conftest import Recorder, client_settings, tokens
 
 UseSettings = Callable[..., StrategySettings]
 
@@ -25,6 +27,24 @@ def strategy_settings() -> Iterator[UseSettings]:
 
     yield use
     app.state.settings = original
+
+
+@pytest.fixture(autouse=True)
+async def kpi_service(kpi_client: httpx.AsyncClient) -> AsyncIterator[Recorder]:
+    """The strategy app's KpiClient, calling the real KPI app in-process (on the test's transaction,
+    as ``kpi_client`` binds it) and signing as the strategy service with ``kpi:read``; yields the
+    recorder of every call that reaches the KPI app."""
+    from services.kpi_service.main import app as kpi_app
+
+    del kpi_client  # requested for its binding of the KPI app
+    recorder = Recorder(kpi_app)
+    client = KpiClient.create(
+        client_settings(), tokens("kpi:read"), base_url="http://kpi", transport=httpx.ASGITransport(app=recorder)
+    )
+    app.state.kpi_client = client
+    yield recorder
+    del app.state.kpi_client
+    await client.aclose()
 
 
 async def created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,9 @@ def idempotency_record_table(schema: str) -> type[IdempotencyRecordBase]:
     """The ``<schema>.idempotency_records`` table model."""
     namespace = {"__tablename__": "idempotency_records", "__table_args__": {"schema": schema}, "__module__": __name__}
     metaclass: Any = type(IdempotencyRecordBase)  # SQLModel's: it takes the ``table`` keyword
-    table: type[IdempotencyRecordBase] = metaclass("IdempotencyRecord", (IdempotencyRecordBase,), namespace, table=True)
+    # One class name per schema: SQLAlchemy's registry warns when two classes share name and module.
+    name = f"{schema.title()}IdempotencyRecord"
+    table: type[IdempotencyRecordBase] = metaclass(name, (IdempotencyRecordBase,), namespace, table=True)
     return table
 
 

@@ -591,3 +591,43 @@ async def get_state(session: AsyncSession, name: str) -> str | None:
 async def set_state(session: AsyncSession, name: str, value: str) -> None:
     await session.merge(ServiceState(name=name, value=value))
     await session.flush()
+
+
+async def kpis_by_ref(
+    connection: asyncpg.Connection, keys: Sequence[str], ids: Sequence[uuid.UUID]
+) -> list[asyncpg.Record]:
+    """``id``, ``key`` and ``aggregation`` of the KPIs with these keys or ids (archived ones too)."""
+    return list(
+        await connection.fetch(
+            "SELECT id, key, aggregation FROM kpi.kpis WHERE key = ANY($1::text[]) OR id = ANY($2::uuid[])",
+            list(keys), list(ids),
+        )
+    )  # fmt: skip
+
+
+_DAILY_AGGREGATES = """
+SELECT r.idx, (b.bucket_start AT TIME ZONE $5)::date AS day,
+       sum(b.count)::bigint AS count, sum(b.sum) AS sum, min(b.min) AS min, max(b.max) AS max,
+       max(b.last_ts) AS last_ts, (array_agg(b.last_value ORDER BY b.last_ts DESC))[1] AS last_value
+FROM unnest($1::int[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS r(idx, kpi_id, start, "end")
+JOIN kpi.rollups_15m b ON b.kpi_id = r.kpi_id AND b.bucket_start >= r.start AND b.bucket_start < r."end"
+GROUP BY r.idx, day
+ORDER BY r.idx, day
+"""
+
+
+async def daily_aggregates(
+    connection: asyncpg.Connection,
+    kpi_ids: Sequence[uuid.UUID],
+    starts: Sequence[dt.datetime],
+    ends: Sequence[dt.datetime],
+    zone: str,
+) -> list[asyncpg.Record]:
+    """For each request ``i`` (a KPI and ``[start, end)`` on local day boundaries), one row per
+    local day with data: its count, sum, min, max and last value, from the 15-minute rollups (local
+    days are whole 15-minute buckets in every time zone). One query for every request."""
+    return list(
+        await connection.fetch(
+            _DAILY_AGGREGATES, list(range(len(kpi_ids))), list(kpi_ids), list(starts), list(ends), zone
+        )
+    )

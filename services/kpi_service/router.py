@@ -26,7 +26,14 @@ from services.kpi_service.schemas import (
 )
 from shared.auth import Principal, RequireScope, Scope
 from shared.concurrency import ConditionalRead, IfMatch, ResponseETag
-from shared.contracts.kpi import Bucket, Domain, Status
+from shared.contracts.kpi import (
+    MAX_AGGREGATE_REQUESTS,
+    Bucket,
+    Domain,
+    KpiAggregates,
+    KpiAggregatesQuery,
+    Status,
+)
 from shared.db import SessionDep, database_from
 from shared.errors import problem_responses, response_headers
 from shared.idempotency import Idempotency
@@ -244,6 +251,19 @@ async def list_kpi_statuses(
 ) -> KpiStatuses:
     async with database_from(request).driver_connection() as connection:
         return await service.read_statuses(connection, kpi, settings)
+
+
+@router.post(
+    "/kpi-aggregates",
+    response_model=KpiAggregates,
+    responses=problem_responses(422),
+    summary=f"Many KPIs aggregated over local date ranges at once (up to {MAX_AGGREGATE_REQUESTS}); a read.",
+)
+async def read_kpi_aggregates(
+    body: KpiAggregatesQuery, request: Request, settings: KpiSettingsDep, _: Reader
+) -> KpiAggregates:
+    async with database_from(request).driver_connection() as connection:
+        return await service.read_aggregates(connection, body, settings)
 
 
 @router.get(

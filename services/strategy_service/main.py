@@ -5,7 +5,9 @@ from __future__ import annotations
 from services.strategy_service.config import SERVICE, get_settings
 from services.strategy_service.router import router
 from shared.app import create_app
-from shared.auth import internal_token_scheme
+from shared.auth import Scope, internal_token_scheme
+from shared.clients import KpiClient
+from shared.clients.lifespan import client_lifespan
 
 app = create_app(
     service=SERVICE,
@@ -13,5 +15,7 @@ app = create_app(
     description="Objectives, key results, check-ins and progress.",
     settings=get_settings(),
     routers=[router],
+    # Progress of KPI-linked key results is read live: the service signs as itself, scope kpi:read.
+    lifespans=[client_lifespan(KpiClient, Scope.kpi_read)],
     security=internal_token_scheme,
 )

@@ -2,6 +2,142 @@
 
 from __future__ import annotations
 
-from shared.contracts.strategy import ObjectivePublic
+import datetime as dt
+import uuid
+from typing import Annotated, Any
 
-__all__ = ["ObjectivePublic"]
+from pydantic import BeforeValidator, Field
+
+from shared.contracts.strategy import CurrentSource, KeyResultKind, KpiValue, Level, ObjectivePublic, ObjectiveStatus
+from shared.schemas import PublicModel, Rfc3339, StrictModel
+
+
+def _iso_date(value: Any) -> Any:
+    """A query parameter's date only as ``YYYY-MM-DD`` (lax parsing would take ``0`` as 1970-01-01)."""
+    if isinstance(value, str) and len(value) == 10:
+        return dt.date.fromisoformat(value)
+    if isinstance(value, dt.date):
+        return value
+    raise ValueError("not a date (`YYYY-MM-DD`)")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+_WEIGHT = "Share in the weighted mean it counts in (> 0)."
+
+__all__ = [
+    "CheckInCreate",
+    "CheckInPublic",
+    "KeyResultCreate",
+    "KeyResultPublic",
+    "KeyResultUpdate",
+    "ObjectiveCreate",
+    "ObjectivePublic",
+    "ObjectiveTree",
+    "ObjectiveUpdate",
+]
+
+
+class ObjectiveCreate(StrictModel):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    level: Level
+    parent_id: uuid.UUID | None = Field(
+        default=None, description="The objective this one contributes to: same or higher level, overlapping period."
+    )
+    owner_org_unit_id: uuid.UUID | None = None
+    period_start: dt.date = Field(description="First day of the period (local date).")
+    period_end: dt.date = Field(description="Last day of the period, inclusive.")
+    status: ObjectiveStatus = ObjectiveStatus.draft
+    weight: float = Field(default=1.0, gt=0, le=1_000, description=_WEIGHT)
+
+
+class ObjectiveUpdate(StrictModel):
+    """Only the fields sent change; `parent_id: null` detaches the objective."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    level: Level | None = None
+    parent_id: uuid.UUID | None = None
+    owner_org_unit_id: uuid.UUID | None = None
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+    status: ObjectiveStatus | None = None
+    weight: float | None = Field(default=None, gt=0, le=1_000, description=_WEIGHT)
+
+
+class KeyResultCreate(StrictModel):
+    title: str = Field(min_length=1, max_length=200)
+    kind: KeyResultKind
+    unit: str = Field(default="", max_length=32)
+    start_value: float = Field(description="Where it stands when the period starts (milestone: 0).")
+    target_value: float = Field(description="Where it must stand at the end (milestone: 1).")
+    weight: float = Field(default=1.0, gt=0, le=1_000, description=_WEIGHT)
+    kpi: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Key of the KPI that measures it (checked there)."
+    )
+    kpi_value: KpiValue = Field(default=KpiValue.latest, description="The KPI's latest value, or over the period.")
+
+
+class KeyResultUpdate(StrictModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    unit: str | None = Field(default=None, max_length=32)
+    start_value: float | None = None
+    target_value: float | None = None
+    weight: float | None = Field(default=None, gt=0, le=1_000, description=_WEIGHT)
+    kpi: str | None = Field(default=None, min_length=1, max_length=100, description="`null` unlinks the KPI.")
+    kpi_value: KpiValue | None = None
+
+
+class KeyResultPublic(PublicModel):
+    id: uuid.UUID
+    objective_id: uuid.UUID
+    title: str
+    kind: KeyResultKind
+    unit: str
+    start_value: float
+    target_value: float
+    weight: float
+    kpi: str | None
+    kpi_value: KpiValue
+    version: int
+    archived_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    current_value: float | None = Field(description="The latest check-in's value, or the linked KPI's; or null.")
+    current_source: CurrentSource
+    progress: float = Field(ge=0, le=1, description="DESIGN §9; 0 without a current value.")
+    confidence: float | None = Field(description="The latest check-in's confidence, or null.")
+    forecast_value: float | None = Field(description="Least-squares line at the period's end; null below 3 points.")
+    forecast_progress: float | None
+    cached_at: dt.datetime | None = Field(
+        default=None,
+        description="With `current_source: kpi_unavailable`: when the value shown was last read from the KPI service.",
+    )
+
+
+class ObjectiveTree(ObjectivePublic):
+    key_results: list[KeyResultPublic]
+    children: list[ObjectiveTree]
+
+
+class CheckInCreate(StrictModel):
+    value: float | None = Field(
+        default=None, description="Required (milestone: 0 or 1); refused for a KPI-linked key result."
+    )
+    confidence: float = Field(ge=0, le=1, description="How likely the target is reached by the period's end.")
+    note: str = Field(default="", max_length=2_000)
+    checked_at: Rfc3339 | None = Field(
+        default=None, description="Defaults to now; may be in the past, not before the period starts."
+    )
+
+
+class CheckInPublic(PublicModel):
+    id: uuid.UUID
+    key_result_id: uuid.UUID
+    value: float | None
+    confidence: float
+    note: str
+    checked_at: dt.datetime
+    author: str
+    created_at: dt.datetime

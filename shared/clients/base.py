@@ -205,10 +205,12 @@ class ServiceClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        read: bool = False,
     ) -> httpx.Response:
         """One call through the breaker. Returns any answer below 500; raises the mapped
         :class:`DependencyError` for everything else. A POST with ``idempotency_key`` is retried
-        like a GET (the server answers a repeat with its first answer)."""
+        like a GET (the server answers a repeat with its first answer), and so is one that only
+        reads (``read``: a query too large for a query string)."""
         circuit = await self._breaker.circuit()
         sent = {INTERNAL_TOKEN_HEADER: self._token_source(self.service, self.act), **(headers or {})}
         if content is not None:
@@ -216,7 +218,8 @@ class ServiceClient:
         extensions = None
         if idempotency_key is not None:
             sent["idempotency-key"] = idempotency_key
-            extensions = {"retry": self._keyed_retry} if self._keyed_retry is not None else None
+        if (idempotency_key is not None or read) and self._keyed_retry is not None:
+            extensions = {"retry": self._keyed_retry}
         try:
             async with circuit:
                 return await self._exchange(

@@ -1,10 +1,11 @@
-"""Client of the KPI service: statuses, ingestion and KPI definitions, speaking :mod:`shared.contracts.kpi`.
+"""Client of the KPI service: statuses, aggregates, ingestion and KPI definitions, speaking :mod:`shared.contracts.kpi`.
 
 ::
 
     async with KpiClient.create(settings, token_source) as kpi:
         statuses = await kpi.statuses(["supply.on_time_delivery", "hr.turnover_rate.sales"])
         counts = await kpi.ingest([MeasurementPointIn(kpi="hr.headcount.sales", ts=month_start, value=42)])
+        quarter = await kpi.aggregates([KpiAggregateRequest(kpi="supply.otd", from_=q_start, to=q_end)])
 """
 
 from __future__ import annotations
@@ -18,7 +19,19 @@ from fastapi import Depends, Request
 
 from shared.auth import CurrentPrincipal
 from shared.clients.base import ServiceClient, json_bytes
-from shared.contracts.kpi import IngestResult, KpiCreate, KpiPublic, KpiStatus, KpiStatuses, MeasurementPointIn
+from shared.contracts.kpi import (
+    MAX_AGGREGATE_REQUESTS,
+    AggregateInclude,
+    IngestResult,
+    KpiAggregate,
+    KpiAggregateRequest,
+    KpiAggregates,
+    KpiCreate,
+    KpiPublic,
+    KpiStatus,
+    KpiStatuses,
+    MeasurementPointIn,
+)
 
 STATUSES_PER_CALL = 500
 """The most keys ``GET /v1/kpi-statuses`` takes at once."""
@@ -89,6 +102,24 @@ class KpiClient(ServiceClient):
             total.updated += counts.updated
             total.unchanged += counts.unchanged
         return total
+
+    async def aggregates(
+        self, requests: Sequence[KpiAggregateRequest], include: Iterable[AggregateInclude] = ()
+    ) -> list[KpiAggregate]:
+        """Each request's KPI aggregated over its local days (``POST /v1/kpi-aggregates``), in the
+        order asked, one call per 500 requests; ``include`` adds each KPI's status and/or its daily
+        values. The call only reads, so it is retried like a GET. An unknown KPI is
+        :class:`~shared.errors.DependencyRejected` (422), its ``problem.errors`` naming each request
+        by pointer (``/requests/3/kpi``)."""
+        parts = sorted(set(include))
+        items: list[KpiAggregate] = []
+        for part in chunks(requests, MAX_AGGREGATE_REQUESTS):
+            body = json_bytes(
+                {"requests": [{"kpi": r.kpi, "from": r.from_, "to": r.to} for r in part], "include": parts}
+            )
+            response = await self._send("POST", "/v1/kpi-aggregates", content=body, read=True)
+            items.extend(self._answer(response, KpiAggregates).items)
+        return items
 
     async def get_kpi(self, id_or_key: str) -> KpiPublic | None:
         """The KPI definition, or ``None`` when there is no such KPI."""

@@ -6,6 +6,8 @@ import datetime as dt
 import uuid
 from enum import StrEnum
 
+from pydantic import Field
+
 from shared.schemas import PublicModel
 
 
@@ -45,6 +47,23 @@ class PaceStatus(StrEnum):
     no_data = "no_data"
 
 
+class KpiValue(StrEnum):
+    """Which value of a linked KPI a key result reads: its status value, or its aggregation over
+    the objective's period up to today."""
+
+    latest = "latest"
+    period = "period"
+
+
+class CurrentSource(StrEnum):
+    """Where a key result's current value came from."""
+
+    check_in = "check_in"
+    kpi = "kpi"
+    none = "none"
+    kpi_unavailable = "kpi_unavailable"
+
+
 class ObjectivePublic(PublicModel):
     id: uuid.UUID
     title: str
@@ -56,5 +75,11 @@ class ObjectivePublic(PublicModel):
     period_end: dt.date
     status: ObjectiveStatus
     weight: float
+    version: int
+    archived_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    progress: float | None = Field(description="Weighted roll-up of key results and children (DESIGN §9).")
+    expected_progress: float = Field(description="Share of the period elapsed, in the organisation's time zone.")
+    pace_status: PaceStatus
+    degraded: list[str] = Field(description="Sources that could not be reached (e.g. `kpi`), else empty.")

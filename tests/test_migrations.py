@@ -306,7 +306,7 @@ def test_migrating_twice_changes_nothing(caplog: pytest.LogCaptureFixture) -> No
 
     with temporary_database("pilotage_migrations") as url, caplog.at_level(logging.INFO, "alembic.runtime.migration"):
         migrate.upgrade(url)
-        assert len(ran()) == len(list(ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions()))
+        assert {message.split("-> ")[1].split("_")[0] for message in ran()} == set(BRANCHES)
         catalog, versions = _catalog(url), _version_tables(url)
         caplog.clear()
         migrate.upgrade(url)
@@ -568,9 +568,7 @@ def test_an_older_database_of_the_single_history_is_brought_to_its_head_first(fr
         _build_with_the_single_history(url, "0001")
         asyncio.run(_execute(url, *ROWS))
         migrate.upgrade(url, ["kpi"])  # whatever the targets, the whole database is adopted
-        adopted = {branch: [legacy.EQUIVALENT_OF_HEAD[branch]] for branch in BRANCHES}
-        assert _version_tables(url) == {**adopted, "kpi": _heads()["kpi"]}
-        migrate.upgrade(url)
+        assert _version_tables(url) == _heads()
         assert _catalog(url) == fresh_catalog
         kept = asyncio.run(_fetch(url, "SELECT key, version FROM kpi.kpis"))
         assert [(r["key"], r["version"]) for r in kept] == [("supply.otd", 1)]

@@ -568,6 +568,9 @@ def test_an_older_database_of_the_single_history_is_brought_to_its_head_first(fr
         _build_with_the_single_history(url, "0001")
         asyncio.run(_execute(url, *ROWS))
         migrate.upgrade(url, ["kpi"])  # whatever the targets, the whole database is adopted
+        adopted = {branch: [legacy.EQUIVALENT_OF_HEAD[branch]] for branch in BRANCHES}
+        assert _version_tables(url) == {**adopted, "kpi": _heads()["kpi"]}  # the others wait at adoption
+        migrate.upgrade(url)
         assert _version_tables(url) == _heads()
         assert _catalog(url) == fresh_catalog
         kept = asyncio.run(_fetch(url, "SELECT key, version FROM kpi.kpis"))

@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from sqlmodel import col
 
-from services.gateway import repository, service
-from services.gateway.models import ApiKey, AuditEvent
+from services.gateway import service
 from services.gateway.runtime import GatewayRuntime
 from services.gateway.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, AuditEventPublic
 from shared.auth import Principal, RequireScope, Scope
 from shared.db import SessionDep
-from shared.errors import NotFound, problem_responses, response_headers
-from shared.pagination import Page, PageParams, paginate
+from shared.errors import problem_responses, response_headers
+from shared.pagination import Page, PageParams
 from shared.schemas import Rfc3339
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 429))
@@ -48,10 +46,7 @@ async def list_api_keys(
     _: Admin,
     revoked: Annotated[bool, Query(description="Include revoked keys.")] = False,
 ) -> Page[ApiKeyPublic]:
-    statement = repository.keys_query(include_revoked=revoked)
-    return await paginate(
-        session, statement, (col(ApiKey.created_at), col(ApiKey.id)), page, ApiKeyPublic.model_validate
-    )
+    return await service.list_keys(session, page, include_revoked=revoked)
 
 
 @router.get(
@@ -62,10 +57,7 @@ async def list_api_keys(
     summary="One API key (never its secret).",
 )
 async def get_api_key(key_id: KeyId, session: SessionDep, _: Admin) -> ApiKeyPublic:
-    key = await repository.get_key(session, key_id)
-    if key is None:
-        raise NotFound(f"No API key {key_id!r}.")
-    return ApiKeyPublic.model_validate(key)
+    return ApiKeyPublic.model_validate(await service.read_key(session, key_id))
 
 
 @router.delete(
@@ -77,11 +69,7 @@ async def get_api_key(key_id: KeyId, session: SessionDep, _: Admin) -> ApiKeyPub
     summary="Revoke an API key (effective within a second everywhere; revoking twice is harmless).",
 )
 async def revoke_api_key(key_id: KeyId, session: SessionDep, request: Request, _: Admin) -> Response:
-    key = await repository.get_key(session, key_id)
-    if key is None:
-        raise NotFound(f"No API key {key_id!r}.")
-    await repository.revoke_key(session, key)
-    _runtime(request).keys.forget(key_id)
+    await service.revoke_key(session, key_id, _runtime(request).keys)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -102,9 +90,13 @@ async def list_audit_events(
     since: Annotated[Rfc3339 | None, Query(description="Inclusive, RFC 3339.")] = None,
     until: Annotated[Rfc3339 | None, Query(description="Exclusive, RFC 3339.")] = None,
 ) -> Page[AuditEventPublic]:
-    statement = repository.audit_query(
-        key_id=key_id, method=method, path_prefix=path_prefix, status=status_code, since=since, until=until
-    )
-    return await paginate(
-        session, statement, (col(AuditEvent.occurred_at), col(AuditEvent.id)), page, AuditEventPublic.model_validate
+    return await service.list_audit_events(
+        session,
+        page,
+        key_id=key_id,
+        method=method,
+        path_prefix=path_prefix,
+        status=status_code,
+        since=since,
+        until=until,
     )

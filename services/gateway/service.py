@@ -14,15 +14,17 @@ from typing import Any
 
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.gateway import repository
 from services.gateway.keys import generate_key, hash_key, key_matches, parse_key
-from services.gateway.models import ApiKey
-from services.gateway.schemas import ApiKeyCreate
+from services.gateway.models import ApiKey, AuditEvent
+from services.gateway.schemas import ApiKeyCreate, ApiKeyPublic, AuditEventPublic
 from shared.auth import ConfigurationError, Principal
-from shared.errors import database_unavailable
+from shared.errors import NotFound, database_unavailable
 from shared.models import utcnow
+from shared.pagination import Page, PageRequest, paginate
 
 logger = logging.getLogger("pilotage.gateway")
 
@@ -233,3 +235,42 @@ class AuditRecorder:
             await self.flush()
         except Exception:
             logger.exception("%d audit events could not be stored at shutdown", len(self._pending))
+
+
+async def list_keys(session: AsyncSession, page: PageRequest, *, include_revoked: bool) -> Page[ApiKeyPublic]:
+    statement = repository.keys_query(include_revoked=include_revoked)
+    return await paginate(
+        session, statement, (col(ApiKey.created_at), col(ApiKey.id)), page, ApiKeyPublic.model_validate
+    )
+
+
+async def read_key(session: AsyncSession, key_id: str) -> ApiKey:
+    key = await repository.get_key(session, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id!r}.")
+    return key
+
+
+async def revoke_key(session: AsyncSession, key_id: str, keys: KeyStore) -> None:
+    """Revoke a key (revoking twice is harmless) and forget it in this process's cache at once."""
+    await repository.revoke_key(session, await read_key(session, key_id))
+    keys.forget(key_id)
+
+
+async def list_audit_events(
+    session: AsyncSession,
+    page: PageRequest,
+    *,
+    key_id: str | None,
+    method: str | None,
+    path_prefix: str | None,
+    status: int | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> Page[AuditEventPublic]:
+    statement = repository.audit_query(
+        key_id=key_id, method=method, path_prefix=path_prefix, status=status, since=since, until=until
+    )
+    return await paginate(
+        session, statement, (col(AuditEvent.occurred_at), col(AuditEvent.id)), page, AuditEventPublic.model_validate
+    )

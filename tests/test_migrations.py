@@ -306,7 +306,7 @@ def test_migrating_twice_changes_nothing(caplog: pytest.LogCaptureFixture) -> No
 
     with temporary_database("pilotage_migrations") as url, caplog.at_level(logging.INFO, "alembic.runtime.migration"):
         migrate.upgrade(url)
-        assert {message.split("-> ")[1].split("_")[0] for message in ran()} == set(BRANCHES)
+        assert len(ran()) == len(list(ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions()))
         catalog, versions = _catalog(url), _version_tables(url)
         caplog.clear()
         migrate.upgrade(url)

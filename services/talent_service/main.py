@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.talent_service.config import SERVICE, get_settings
 from services.talent_service.router import router
+from services.talent_service.schemas import PeopleBatch
 from shared.app import create_app
 from shared.auth import internal_token_scheme
 
@@ -14,4 +15,5 @@ app = create_app(
     settings=get_settings(),
     routers=[router],
     security=internal_token_scheme,
+    extra_schemas=[PeopleBatch],
 )

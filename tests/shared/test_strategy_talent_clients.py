@@ -86,8 +86,11 @@ async def test_objectives_one_page_and_every_page(strategy_app: FastAPI, connect
 
 async def test_org_units_follow_every_page(talent_app: FastAPI, connection: AsyncConnection) -> None:
     root = uuid.uuid4()
-    await connection.execute(insert(OrgUnit), [{"id": root, "name": "Acme", "kind": "company"}])
-    teams = [{"name": f"Team {i:03}", "kind": "team", "parent_id": root} for i in range(MAX_LIMIT + 20)]
+    await connection.execute(insert(OrgUnit), [{"id": root, "key": "acme", "name": "Acme", "kind": "company"}])
+    teams = [
+        {"key": f"team_{i:03}", "name": f"Team {i:03}", "kind": "team", "parent_id": root}
+        for i in range(MAX_LIMIT + 20)
+    ]
     await connection.execute(insert(OrgUnit), teams)
     recorder = Recorder(talent_app)
     async with serve(recorder) as url:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.talent_service.suppression import MINIMUM_GROUP, visible_units
+
 DAY = dt.timedelta(days=1)
 
 
@@ -96,6 +98,30 @@ def whole_quarters(a: dt.date, b: dt.date) -> bool:
     return a.day == 1 and a.month % 3 == 1 and next_day.day == 1 and next_day.month % 3 == 1 and a <= b
 
 
+def salary_changes(company: Company, unit: str, a: dt.date, b: dt.date) -> list[float]:
+    """``salary(b) / salary(a - 1) - 1`` of each person counted in both headcounts of ``unit`` with
+    a salary on both days in one currency."""
+    units = company.subtree(unit)
+    changes = []
+    for person in company.people:
+        if not (member_at_close(person, a - DAY, units) and member_at_close(person, b, units)):
+            continue
+        first, last = salary_on(person, a - DAY), salary_on(person, b)
+        if first and last and first.currency == last.currency:
+            changes.append(last.amount / first.amount - 1)
+    return changes
+
+
+def salary_visible_units(company: Company, a: dt.date, b: dt.date) -> set[str]:
+    """The units whose salary evolution survives suppression by difference (§9): each unit's direct
+    part is its population less its children's (a person moved between two children counts in the
+    parent only)."""
+    population = {u.id: len(salary_changes(company, u.id, a, b)) for u in company.units}
+    parents = {u.id: u.parent_id for u in company.units}
+    direct = {u: population[u] - sum(population[c] for c, parent in parents.items() if parent == u) for u in parents}
+    return visible_units(parents, direct)
+
+
 def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, Any]:
     """Every workforce indicator of §9 for ``unit`` (its subtree) over ``[a, b]``."""
     units = company.subtree(unit)
@@ -115,14 +141,8 @@ def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, 
             transfers_out += before in units and move.unit_id not in units
             internal_moves += before in units and before != move.unit_id
     stayed = opening & closing
-    salary_changes = []
-    for person in company.people:
-        if person.id not in stayed:
-            continue
-        first, last = salary_on(person, a - DAY), salary_on(person, b)
-        if first and last and first.currency == last.currency:
-            salary_changes.append(last.amount / first.amount - 1)
-    hidden = len(salary_changes) < 5 or not whole_quarters(a, b)
+    changes = salary_changes(company, unit, a, b)
+    hidden = len(changes) < MINIMUM_GROUP or not whole_quarters(a, b) or unit not in salary_visible_units(company, a, b)
     return {
         "headcount_start": len(opening),
         "headcount_end": len(closing),
@@ -138,9 +158,9 @@ def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, 
         "retention_rate": _rate(len(stayed), len(opening)),
         "internal_mobility_rate": _rate(internal_moves, average),
         "salary_evolution": {
-            "people": len(salary_changes),
-            "mean_change": None if hidden else statistics.fmean(salary_changes),
-            "median_change": None if hidden else statistics.median(salary_changes),
+            "people": len(changes),
+            "mean_change": None if hidden else statistics.fmean(changes),
+            "median_change": None if hidden else statistics.median(changes),
             "suppressed": hidden,
         },
     }

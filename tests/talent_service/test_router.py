@@ -10,8 +10,8 @@ from tests.database import insert_rows
 async def test_lists_org_units_by_kind_and_parent(
     talent_client: httpx.AsyncClient, connection: AsyncConnection
 ) -> None:
-    company = OrgUnit(name="Acme", kind=OrgUnitKind.company)
-    plant = OrgUnit(name="Plant Lyon", kind=OrgUnitKind.department, parent_id=company.id)
+    company = OrgUnit(key="acme", name="Acme", kind=OrgUnitKind.company)
+    plant = OrgUnit(key="plant_lyon", name="Plant Lyon", kind=OrgUnitKind.department, parent_id=company.id)
     await insert_rows(connection, company, plant)
 
     response = await talent_client.get("/v1/org-units", params={"parent_id": str(company.id)})

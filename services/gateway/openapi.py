@@ -60,7 +60,11 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], routes: Rou
             if schema in schemas and schemas[schema] != body
         }
         for schema, body in theirs.items():
-            schemas[renames.get(schema, schema)] = _rename_refs(body, renames)
+            renamed = _rename_refs(body, renames)
+            if schema in renames and "title" in renamed:
+                # Generators name models by title: two titles alike would still collide.
+                renamed = {**renamed, "title": renames[schema]}
+            schemas[renames.get(schema, schema)] = renamed
         for path, operations in document.get("paths", {}).items():
             upstream = routes.match(path)
             if upstream is None or upstream.name != name:

@@ -88,3 +88,18 @@ def test_clashing_schema_names_are_told_apart() -> None:
     assert merged["components"]["schemas"]["Item"] == {"type": "string"}
     assert merged["components"]["schemas"]["KpiItem"] == {"type": "integer"}
     assert merged["paths"]["/v1/kpis"]["get"]["responses"]["200"]["$ref"] == "#/components/schemas/KpiItem"
+
+
+def test_a_renamed_schema_carries_its_new_title() -> None:
+    """Generated clients name a model by its title, so the title moves with the name."""
+    from services.gateway.config import ROUTES
+    from services.gateway.openapi import merge
+    from services.gateway.proxy import RouteTable
+
+    routes = RouteTable(ROUTES, {"kpi": "http://k", "strategy": "http://s", "talent": "http://t"})
+    bucket = {"title": "SeriesBucket", "type": "string"}
+    base = {"paths": {}, "components": {"schemas": {"SeriesBucket": {**bucket, "enum": ["day", "month"]}}}}
+    talent = {"paths": {}, "components": {"schemas": {"SeriesBucket": {**bucket, "enum": ["month", "year"]}}}}
+    schemas = merge(base, {"talent": talent}, routes)["components"]["schemas"]
+    assert schemas["SeriesBucket"]["title"] == "SeriesBucket"
+    assert schemas["TalentSeriesBucket"] == {"title": "TalentSeriesBucket", "type": "string", "enum": ["month", "year"]}

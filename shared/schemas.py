@@ -184,3 +184,15 @@ def time_zone(name: str) -> zoneinfo.ZoneInfo:
     if name not in _iana_zones():
         raise ValueError(f"unknown time zone {name!r}")
     return zoneinfo.ZoneInfo(name)
+
+
+def _iso_date(value: Any) -> Any:
+    """A query parameter's date only as ``YYYY-MM-DD`` (lax parsing would take ``0`` as 1970-01-01)."""
+    if isinstance(value, str) and len(value) == 10:
+        return dt.date.fromisoformat(value)
+    if isinstance(value, dt.date):
+        return value
+    raise ValueError("not a date (`YYYY-MM-DD`)")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]

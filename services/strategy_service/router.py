@@ -13,7 +13,6 @@ from services.strategy_service.models import Level
 from services.strategy_service.schemas import (
     CheckInCreate,
     CheckInPublic,
-    IsoDate,
     KeyResultCreate,
     KeyResultPublic,
     KeyResultUpdate,
@@ -30,6 +29,7 @@ from shared.db import SessionDep
 from shared.errors import problem_responses, response_headers
 from shared.idempotency import Idempotency
 from shared.pagination import Page, PageParams
+from shared.schemas import IsoDate
 
 router = APIRouter(prefix="/v1")
 

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from shared.contracts.strategy import CurrentSource, KeyResultKind, KpiValue, Level, ObjectivePublic, ObjectiveStatus
 from shared.schemas import PublicModel, Rfc3339, StrictModel
-
-
-def _iso_date(value: Any) -> Any:
-    """A query parameter's date only as ``YYYY-MM-DD`` (lax parsing would take ``0`` as 1970-01-01)."""
-    if isinstance(value, str) and len(value) == 10:
-        return dt.date.fromisoformat(value)
-    if isinstance(value, dt.date):
-        return value
-    raise ValueError("not a date (`YYYY-MM-DD`)")
-
-
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 _WEIGHT = "Share in the weighted mean it counts in (> 0)."
 

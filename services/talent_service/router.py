@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -36,6 +35,7 @@ from shared.db import SessionDep
 from shared.errors import problem_response_object, problem_responses, response_headers
 from shared.idempotency import Idempotency
 from shared.pagination import Page, PageParams
+from shared.schemas import IsoDate
 
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Principal, RequireScope(Scope.talent_read)]
@@ -176,7 +176,7 @@ async def list_people(
     principal: Reader,
     org_unit: Annotated[str | None, Query(max_length=40, description="Id or key: the unit's whole subtree.")] = None,
     active_on: Annotated[
-        dt.date | None, Query(description="Employed on this day (default today with `org_unit`).")
+        IsoDate | None, Query(description="Employed on this day (default today with `org_unit`).")
     ] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the name, email or employee number.")] = None,
 ) -> Page[PersonPublic]:
@@ -223,7 +223,7 @@ async def upsert_people(
 
 
 @router.get(
-    "/people/{person_id}",
+    "/people/{person_id:uuid}",
     tags=["people"],
     response_model=PersonPublic,
     response_model_exclude_unset=True,
@@ -242,7 +242,7 @@ async def get_person(
 
 
 @router.patch(
-    "/people/{person_id}",
+    "/people/{person_id:uuid}",
     tags=["people"],
     response_model=PersonPublic,
     response_model_exclude_unset=True,
@@ -264,7 +264,7 @@ async def update_person(
 
 
 @router.get(
-    "/people/{person_id}/assignments",
+    "/people/{person_id:uuid}/assignments",
     tags=["people"],
     response_model=Assignments,
     responses=problem_responses(404),
@@ -275,7 +275,7 @@ async def list_assignments(person_id: uuid.UUID, session: SessionDep, _: Reader)
 
 
 @router.post(
-    "/people/{person_id}/assignments",
+    "/people/{person_id:uuid}/assignments",
     tags=["people"],
     status_code=status.HTTP_201_CREATED,
     response_model=AssignmentPublic,
@@ -294,7 +294,7 @@ async def create_assignment(
 
 
 @router.get(
-    "/people/{person_id}/salaries",
+    "/people/{person_id:uuid}/salaries",
     tags=["people"],
     response_model=Salaries,
     responses=problem_responses(404),
@@ -305,7 +305,7 @@ async def list_salaries(person_id: uuid.UUID, session: SessionDep, _: Sensitive)
 
 
 @router.post(
-    "/people/{person_id}/salaries",
+    "/people/{person_id:uuid}/salaries",
     tags=["people"],
     status_code=status.HTTP_201_CREATED,
     response_model=SalaryPublic,
@@ -341,8 +341,8 @@ async def get_hr_indicators(
     settings: TalentSettingsDep,
     _: Reader,
     org_unit: OrgUnitQuery,
-    from_: Annotated[dt.date, Query(alias="from", description="First day (inclusive).")],
-    to: Annotated[dt.date, Query(description="Last day (inclusive); cut at today.")],
+    from_: Annotated[IsoDate, Query(alias="from", description="First day (inclusive).")],
+    to: Annotated[IsoDate, Query(description="Last day (inclusive); cut at today.")],
 ) -> HrIndicators:
     return await service.hr_indicators(session, org_unit, from_, to, settings)
 
@@ -359,8 +359,8 @@ async def get_hr_indicator_series(
     settings: TalentSettingsDep,
     _: Reader,
     org_unit: OrgUnitQuery,
-    from_: Annotated[dt.date, Query(alias="from", description="First day (inclusive).")],
-    to: Annotated[dt.date, Query(description="Last day (inclusive); cut at today.")],
+    from_: Annotated[IsoDate, Query(alias="from", description="First day (inclusive).")],
+    to: Annotated[IsoDate, Query(description="Last day (inclusive); cut at today.")],
     bucket: Annotated[SeriesBucket, Query()] = SeriesBucket.month,
 ) -> HrIndicatorSeries:
     return await service.hr_indicator_series(session, org_unit, bucket, from_, to, settings)

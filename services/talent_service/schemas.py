@@ -186,7 +186,8 @@ class Salaries(BaseModel):
 class PeopleBatch(StrictModel):
     """Up to 1 000 people, each the whole record, matched by `employee_number`."""
 
-    people: list[PersonCreate] = Field(max_length=1_000)
+    # No maxItems: a longer batch is answered 413 (too large), not 422, and the schema says so in words.
+    people: list[PersonCreate] = Field(description="Up to 1 000 people; a longer batch is refused with 413.")
 
 
 class UpsertResult(BaseModel):

@@ -267,3 +267,16 @@ async def test_writing_people_needs_talent_write(
     assert created.status_code == 201
     batch = await talent_client.post("/v1/people/batch", json={"people": []}, headers=READER)
     assert batch.status_code == 403
+
+
+@pytest.mark.parametrize("day", ["0", "2024-1-1", "20240101", "2024-02-30"])
+async def test_a_day_in_a_query_is_only_an_iso_date(talent_client: httpx.AsyncClient, day: str) -> None:
+    response = await talent_client.get("/v1/people", params={"active_on": day})
+    assert response.status_code == 422
+    assert [(e["location"], e["parameter"]) for e in response.json()["errors"]] == [("query", "active_on")]
+
+
+async def test_an_undeclared_method_on_the_batch_route_is_405(talent_client: httpx.AsyncClient) -> None:
+    """`/people/batch` is not a person id: PATCH there is no PATCH of a person called `batch`."""
+    assert (await talent_client.patch("/v1/people/batch", json={})).status_code == 405
+    assert (await talent_client.get("/v1/people/not-an-id")).status_code == 404

@@ -253,3 +253,19 @@ class KpiAggregate(BaseModel):
 
 class KpiAggregates(BaseModel):
     items: list[KpiAggregate]
+
+
+class KpiIndexEntry(BaseModel):
+    """What the alignment views need of every active KPI: who owns it, who answers for it."""
+
+    key: str
+    name: str
+    domain: Domain
+    owner_org_unit_id: uuid.UUID | None
+    responsible_person_id: uuid.UUID | None = Field(description="A talent person id (the KPI's responsible).")
+
+
+class KpiIndex(BaseModel):
+    """Every KPI that is not archived, ordered by key: a complete list, not a page."""
+
+    items: list[KpiIndexEntry]

@@ -7,12 +7,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kpi_service.main import app
 from shared.auth import INTERNAL_TOKEN_HEADER
+from shared.db import plain_url
 from shared.errors import MAX_REPORTED_ERRORS
 from tests.auth import token
 from tests.kpi_service.conftest import UseSettings
@@ -286,3 +288,45 @@ async def test_corrections_and_new_points_on_one_day_never_deadlock(
         assert await _deadlocks(database_url) == before
     finally:
         await forget_kpi(database_url, key)
+
+
+async def test_a_writer_takes_the_kpis_rollup_lock_before_any_rollup_row(
+    committed_client: httpx.AsyncClient, database_url: str
+) -> None:
+    """The lock order, observed: while another transaction holds a KPI's rollup lock, a batch for
+    that KPI waits on that lock and holds no lock on any rollup table — so whatever order the
+    statements after it lock buckets and periods in, two writers of one KPI never interleave there."""
+    from services.kpi_service.repository import ROLLUP_LOCK_CLASS
+
+    kpi = (await committed_client.post("/v1/kpis", json=kpi_body(key=f"race.order_{uuid.uuid4().hex[:8]}"))).json()
+    holder = await asyncpg.connect(plain_url(database_url))
+    try:
+        seeded = await push(committed_client, (kpi["key"], "2026-06-01T08:00:00Z", 1.0))
+        assert seeded.status_code == 200
+        async with holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", ROLLUP_LOCK_CLASS, kpi["id"])
+            correction = asyncio.create_task(push(committed_client, (kpi["key"], "2026-06-01T08:00:00Z", 2.0)))
+            waiter = None
+            for _ in range(200):
+                waiter = await holder.fetchval(
+                    """SELECT pid FROM pg_locks
+                       WHERE locktype = 'advisory' AND NOT granted AND classid = $1::int::oid
+                         AND objid = hashtext($2)::oid AND objsubid = 2""",
+                    ROLLUP_LOCK_CLASS,
+                    kpi["id"],
+                )
+                if waiter is not None or correction.done():
+                    break
+                await asyncio.sleep(0.02)
+            assert not correction.done(), "the batch did not wait for the KPI's rollup lock"
+            assert waiter is not None
+            held = await holder.fetch(
+                """SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                   WHERE l.pid = $1 AND l.granted AND c.relname LIKE 'rollups%'""",
+                waiter,
+            )
+            assert held == []
+        assert (await asyncio.wait_for(correction, 10)).status_code == 200
+    finally:
+        await holder.close()
+        await forget_kpi(database_url, kpi["key"])

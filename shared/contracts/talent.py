@@ -70,7 +70,7 @@ class SkillShortfall(PublicModel):
     level: int = Field(ge=0, le=5, description="Minimum level required.")
     required: int = Field(ge=1, description="How many people should hold it.")
     meeting: int = Field(ge=0, description="Members of the requiring unit at or above the level (capped at required).")
-    missing: int = Field(ge=1, description="`required − meeting`.")
+    missing: int = Field(ge=1, description="`required - meeting`.")
     candidates: list[InternalCandidate] = Field(
         default_factory=list, description="People employed elsewhere who meet the level, best first, at most 10."
     )

@@ -9,12 +9,16 @@ process runs with the same server limits (``shared.serving.server_config``, from
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from shared.metrics import MULTIPROCESS_DIR
 from shared.serving import server_config
 from shared.settings import Settings
 
@@ -42,10 +46,22 @@ def config_for(argv: Sequence[str], settings: Settings) -> uvicorn.Config:
     return server_config(APPS[args.process], settings, host=args.host or settings.host, port=port, workers=args.workers)
 
 
+def share_metrics_between_workers(folder: Path) -> None:
+    """Workers write their samples under ``folder`` (emptied first: samples of an earlier run would
+    add up with this one's) and a scrape of any of them sums every worker's."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROCESS_DIR] = str(folder)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    config = config_for(sys.argv[1:] if argv is None else argv, Settings())
+    settings = Settings()
+    arguments = sys.argv[1:] if argv is None else argv
+    config = config_for(arguments, settings)
     server = uvicorn.Server(config)
     if config.workers > 1:
+        process = build_parser().parse_args(arguments).process
+        share_metrics_between_workers(settings.data_dir / "metrics" / f"{process}-{config.port}")
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
     server.run()

@@ -1,8 +1,9 @@
 """``create_app()``: the one way a Pilotage service builds its FastAPI application.
 
 It wires what every service needs so that no service can forget it: problem+json errors, request
-ids, the body limit, health and readiness, the database (engine created at start-up, disposed at
-shutdown), operation ids of the form ``tag:name``, and the shared OpenAPI error responses.
+ids, metrics and access records, the body limit, health and readiness, the database (engine
+created at start-up, disposed at shutdown), operation ids of the form ``tag:name``, and the shared
+OpenAPI error responses.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shared.embedded_postgres import resolve_database_url
 from shared.errors import FieldError, Problem, UnprocessableContent, install_problem_handlers, problem_responses
 from shared.health import health_router
 from shared.limits import BodyLimitMiddleware
+from shared.metrics import RequestMetricsMiddleware, metrics_route
 from shared.observability import RequestIdMiddleware, configure_logging
 from shared.scope_gate import ScopeGate
 from shared.settings import Settings
@@ -117,7 +119,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, service)
+        configure_logging(settings.log_level, service, settings.effective_log_format)
         async with AsyncExitStack() as stack:
             # Keys first: a missing or exposed key stops start-up before anything else is opened.
             if verify_internal_tokens and getattr(app.state, "authenticator", None) is None:
@@ -155,6 +157,9 @@ def create_app(
     app.state.readiness_checks = {}
     install_problem_handlers(app)
     app.include_router(health_router(service))
+    scrape = metrics_route(app, service, settings)
+    if scrape is not None:
+        app.router.routes.append(scrape)
     for router in routers:
         app.include_router(
             router,
@@ -167,5 +172,6 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, read_timeout=settings.body_read_timeout_seconds
     )
+    app.add_middleware(RequestMetricsMiddleware, service=service, access_log_enabled=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -159,6 +159,19 @@ class Database:
                 raise
             self._health_connection = connection
 
+    def pool_use(self) -> list[tuple[str, str, int]]:
+        """``(pool, state, connections)`` of the ORM pool and the asyncpg pool of the hot paths."""
+        use: list[tuple[str, str, int]] = []
+        pool = self.engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        checked_in = getattr(pool, "checkedin", None)
+        if callable(checked_out) and callable(checked_in):
+            use += [("orm", "in_use", checked_out()), ("orm", "idle", checked_in())]
+        if self._driver_pool is not None:
+            idle = self._driver_pool.get_idle_size()
+            use += [("driver", "in_use", self._driver_pool.get_size() - idle), ("driver", "idle", idle)]
+        return use
+
     async def dispose(self) -> None:
         if self._health_connection is not None:
             self._health_connection.terminate()

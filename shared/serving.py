@@ -77,7 +77,7 @@ def server_config(
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         server_header=False,
-        access_log=settings.access_log,
+        access_log=False,  # every app writes its own structured access record (shared.metrics)
         log_level=log_level or settings.log_level,
     )
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,7 +49,17 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     telemetry: bool = Field(default=False, description="FastAPI's OpenTelemetry spans, metrics and logs.")
-    access_log: bool = False
+    log_format: Literal["json", "console"] | None = Field(
+        default=None, description="`json` lines or readable `console` text; unset: console in development, else json."
+    )
+    access_log: bool = Field(default=True, description="One structured record per request (`pilotage.access`).")
+    metrics: Literal["open", "token", "off"] = Field(
+        default="open",
+        description="`/metrics`: open to whoever reaches the port, behind `PILOTAGE_METRICS_TOKEN`, or not served.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="The bearer token `/metrics` asks for in `token` mode."
+    )
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
     body_read_timeout_seconds: PositiveFloat = Field(
         default=15.0, description="Time a client has to send a whole request body, from its first read (408 beyond)."
@@ -119,6 +129,16 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """The same for values given in code: an empty URL or secret is no URL or secret."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _metrics_token_given(self) -> Self:
+        if self.metrics == "token" and self.metrics_token is None:
+            raise ValueError("PILOTAGE_METRICS=token needs PILOTAGE_METRICS_TOKEN")
+        return self
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        return self.log_format or ("console" if self.env == "development" else "json")
 
     @staticmethod
     def public_key_setting(issuer: str) -> str:

@@ -16,7 +16,9 @@ from shared.errors import TooManyRequests, Unauthorized, database_unavailable, s
 from shared.models import utcnow
 from shared.observability import current_request_id
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _INTERNAL = INTERNAL_TOKEN_HEADER.encode()
 

@@ -20,6 +20,7 @@ from yarl import URL
 
 from shared.auth import INTERNAL_TOKEN_HEADER, principal_of
 from shared.errors import GatewayTimeout, PayloadTooLarge, RequestTimeout, ServiceUnavailable, send_problem
+from shared.metrics import ROUTE_STATE
 from shared.observability import current_request_id
 from shared.settings import Settings
 
@@ -261,6 +262,7 @@ class ProxyMiddleware:
                 principal = principal_of(scope)
                 if principal is None:  # the authentication middleware lets no such request through
                     raise RuntimeError("proxying an unauthenticated request")
+                scope[ROUTE_STATE] = f"proxied:{upstream.name}"
                 token = self.runtime.signer.token_for(principal, upstream.name)
                 await forward(
                     upstream,

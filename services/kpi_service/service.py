@@ -71,6 +71,7 @@ from shared.contracts.kpi import (
 from shared.db import Database
 from shared.errors import Conflict, FieldError, NotFound, UnprocessableContent
 from shared.idempotency import Answer, IdempotentRequest, run_once
+from shared.metrics import POINTS_INGESTED, STATUS_EVENTS
 from shared.models import utcnow
 from shared.pagination import Page, PageRequest, decode_typed, encode_cursor
 from shared.schemas import time_zone
@@ -345,9 +346,12 @@ async def ingest(
                 raise
     await record_status_changes(connection, outcome.touched, "ingestion", settings)
     updated = outcome.replaced
-    return IngestResult(
+    result = IngestResult(
         inserted=outcome.inserted, updated=updated, unchanged=batch.received - outcome.inserted - updated
     )
+    for outcome_name in ("inserted", "updated", "unchanged"):
+        POINTS_INGESTED.labels(outcome_name).inc(getattr(result, outcome_name))
+    return result
 
 
 # ---------------------------------------------------------------- status
@@ -477,7 +481,9 @@ async def record_status_changes(
     kpi_ids = list(dict.fromkeys(kpi_ids))
     await repository.lock_statuses(connection, kpi_ids)
     evaluated = await compute_statuses(connection, kpi_ids, settings)
-    await repository.record_status_changes(connection, [c for e in evaluated if (c := e.change)], cause)
+    recorded = await repository.record_status_changes(connection, [c for e in evaluated if (c := e.change)], cause)
+    if recorded:
+        STATUS_EVENTS.labels(cause).inc(recorded)
 
 
 async def read_status(connection: asyncpg.Connection, id_or_key: str, settings: KpiSettings) -> KpiStatus:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
 from tests.gateway.conftest import running_gateway
@@ -169,3 +170,22 @@ async def test_headers_named_in_connection_are_not_forwarded(gateway: httpx.Asyn
         await gateway.get("/v1/kpis", headers={"Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1"})
     ).json()
     assert "x-secret-hop" not in seen["headers"]
+
+
+async def test_proxied_requests_are_counted_under_their_service_not_their_path(gateway: httpx.AsyncClient) -> None:
+    def proxied_to_kpi(text: str) -> float:
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "pilotage_http_requests_total"
+            and sample.labels["route"] == "proxied:kpi"
+            and sample.labels["status"] == "200"
+        )
+
+    before = (await gateway.get("/metrics", headers={"authorization": ""})).text
+    for path in ("/v1/kpis/abc/status", "/v1/kpis/def/status"):
+        assert (await gateway.get(path)).status_code == 200
+    after = (await gateway.get("/metrics")).text
+    assert proxied_to_kpi(after) - proxied_to_kpi(before) == 2
+    assert "/v1/kpis/abc" not in after

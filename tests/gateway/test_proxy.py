@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import orjson
 import pytest
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.gateway.conftest import running_gateway
 from tests.servers import free_port, serve
@@ -169,3 +169,30 @@ async def test_headers_named_in_connection_are_not_forwarded(gateway: httpx.Asyn
         await gateway.get("/v1/kpis", headers={"Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1"})
     ).json()
     assert "x-secret-hop" not in seen["headers"]
+
+
+def _answering_as(name: str) -> ASGIApp:
+    async def upstream(scope: Scope, _receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": orjson.dumps({"service": name, "path": scope["path"]})})
+
+    return upstream
+
+
+async def test_the_kpi_index_and_aggregates_reach_the_kpi_service(database_url: str, admin_key: str) -> None:
+    async with (
+        serve(_answering_as("kpi")) as kpi_url,
+        serve(_answering_as("strategy")) as strategy_url,
+        serve(_answering_as("talent")) as talent_url,
+        running_gateway(
+            database_url, admin_key, kpi_url=kpi_url, strategy_url=strategy_url, talent_url=talent_url
+        ) as gateway,
+    ):
+        for method, path in (("GET", "/v1/kpi-index"), ("POST", "/v1/kpi-aggregates"), ("GET", "/v1/kpi-statuses")):
+            response = await gateway.client.request(method, path)
+            assert response.status_code == 200, path
+            assert response.json() == {"service": "kpi", "path": path}
+        assert (await gateway.client.get("/v1/kpi-indexes")).status_code == 404

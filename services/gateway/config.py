@@ -19,7 +19,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
         "/v1/kpi-index",
         "/v1/kpi-events",
     ),
-    "strategy": ("/v1/objectives", "/v1/key-results", "/v1/check-ins"),
+    "strategy": ("/v1/objectives", "/v1/key-results", "/v1/check-ins", "/v1/kpi-links", "/v1/objective-forest"),
     "talent": (
         "/v1/org-units",
         "/v1/people",

@@ -24,7 +24,7 @@ from services.strategy_service.schemas import (
 from shared.auth import CurrentPrincipal, Principal, RequireScope, Scope
 from shared.clients import KpiClient
 from shared.concurrency import IfMatch, ResponseETag
-from shared.contracts.strategy import ObjectiveStatus
+from shared.contracts.strategy import KpiLinks, ObjectiveStatus
 from shared.db import SessionDep
 from shared.errors import problem_responses, response_headers
 from shared.idempotency import Idempotency
@@ -190,6 +190,41 @@ async def list_key_results(
     objective_id: uuid.UUID, session: SessionDep, page: PageParams, settings: StrategySettingsDep, kpi: Kpi, _: Reader
 ) -> Page[KeyResultPublic]:
     return await service.list_key_results(session, objective_id, page, settings, kpi)
+
+
+@router.get(
+    "/key-results",
+    tags=["key-results"],
+    response_model=Page[KeyResultPublic],
+    summary="Key results not archived (of objectives not archived), oldest first; with `kpi`, what that KPI measures.",
+)
+async def list_measured_key_results(
+    session: SessionDep,
+    page: PageParams,
+    settings: StrategySettingsDep,
+    kpi_client: Kpi,
+    _: Reader,
+    kpi: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Only key results this KPI measures (its key).")
+    ] = None,
+) -> Page[KeyResultPublic]:
+    return await service.list_measured_key_results(session, page, settings, kpi_client, kpi=kpi)
+
+
+@router.get(
+    "/kpi-links",
+    tags=["key-results"],
+    response_model=KpiLinks,
+    summary="Every KPI that measures a key result, with those key results and their objectives: complete, by key.",
+)
+async def list_kpi_links(
+    session: SessionDep,
+    _: Reader,
+    active_on: Annotated[
+        IsoDate | None, Query(description="Only key results of objectives whose period holds this day.")
+    ] = None,
+) -> KpiLinks:
+    return await service.kpi_links(session, active_on=active_on)
 
 
 @router.get(

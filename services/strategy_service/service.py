@@ -49,7 +49,7 @@ from shared.calendar import local_date, local_midnight, period_bounds
 from shared.clients import KpiClient
 from shared.concurrency import etag, require_if_match
 from shared.contracts.kpi import AggregateInclude, KpiAggregate, KpiAggregateRequest, KpiPublic
-from shared.contracts.strategy import CurrentSource, KeyResultKind, KpiValue, ObjectiveStatus
+from shared.contracts.strategy import CurrentSource, KeyResultKind, KpiLink, KpiLinks, KpiValue, ObjectiveStatus
 from shared.errors import Conflict, DependencyError, DependencyUnavailable, FieldError, NotFound, UnprocessableContent
 from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
@@ -537,6 +537,33 @@ async def list_key_results(
     rows = await repository.key_results_page(session, objective.id, page)
     items, _ = await _read_key_results(session, rows.items, {objective.id: objective}, kpi, settings)
     return Page[KeyResultPublic](items=items, next_cursor=rows.next_cursor)
+
+
+async def list_measured_key_results(
+    session: AsyncSession,
+    page: PageRequest,
+    settings: StrategySettings,
+    kpi_client: KpiClient | None,
+    *,
+    kpi: str | None = None,
+) -> Page[KeyResultPublic]:
+    """Key results not archived under objectives not archived — those ``kpi`` measures, when given —
+    oldest first, each read now (one KPI call for the page)."""
+    rows = await repository.key_results_measured_page(session, kpi, page)
+    objectives = await repository.objectives_by_id(session, {k.objective_id for k in rows.items})
+    items, _ = await _read_key_results(session, rows.items, objectives, kpi_client, settings)
+    return Page[KeyResultPublic](items=items, next_cursor=rows.next_cursor)
+
+
+async def kpi_links(session: AsyncSession, *, active_on: dt.date | None = None) -> KpiLinks:
+    """Every KPI that measures a live key result, with those key results and their objectives."""
+    links: dict[str, KpiLink] = {}
+    for key, key_result_id, objective_id in await repository.kpi_links(session, active_on):
+        link = links.setdefault(key, KpiLink(kpi=key, key_result_ids=[], objective_ids=[]))
+        link.key_result_ids.append(key_result_id)
+        if objective_id not in link.objective_ids:
+            link.objective_ids.append(objective_id)
+    return KpiLinks(items=list(links.values()))
 
 
 async def _linked_kpi(key: str, kpi: KpiClient | None) -> KpiPublic:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -182,7 +183,7 @@ def _answering_as(name: str) -> ASGIApp:
     return upstream
 
 
-async def test_the_kpi_index_and_aggregates_reach_the_kpi_service(database_url: str, admin_key: str) -> None:
+async def test_alignment_reads_reach_the_service_that_owns_them(database_url: str, admin_key: str) -> None:
     async with (
         serve(_answering_as("kpi")) as kpi_url,
         serve(_answering_as("strategy")) as strategy_url,
@@ -191,8 +192,16 @@ async def test_the_kpi_index_and_aggregates_reach_the_kpi_service(database_url: 
             database_url, admin_key, kpi_url=kpi_url, strategy_url=strategy_url, talent_url=talent_url
         ) as gateway,
     ):
-        for method, path in (("GET", "/v1/kpi-index"), ("POST", "/v1/kpi-aggregates"), ("GET", "/v1/kpi-statuses")):
+        for service, method, path in (
+            ("kpi", "GET", "/v1/kpi-index"),
+            ("kpi", "POST", "/v1/kpi-aggregates"),
+            ("kpi", "GET", "/v1/kpi-statuses"),
+            ("strategy", "GET", "/v1/kpi-links"),
+            ("strategy", "GET", "/v1/key-results"),
+            ("strategy", "GET", "/v1/objective-forest"),
+            ("strategy", "GET", f"/v1/objectives/{uuid.uuid4()}/lineage"),
+        ):
             response = await gateway.client.request(method, path)
             assert response.status_code == 200, path
-            assert response.json() == {"service": "kpi", "path": path}
+            assert response.json() == {"service": service, "path": path}
         assert (await gateway.client.get("/v1/kpi-indexes")).status_code == 404

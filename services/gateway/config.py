@@ -10,8 +10,16 @@ SCHEMA = "gateway"
 # Path prefixes served by each backend service: an allow-list, not a catch-all. A path is routed
 # when it equals a prefix or continues it with "/"; anything else stays with the gateway (404).
 ROUTES: dict[str, tuple[str, ...]] = {
-    "kpi": ("/v1/kpis", "/v1/kpi-domains", "/v1/measurements", "/v1/kpi-statuses", "/v1/kpi-events"),
-    "strategy": ("/v1/objectives", "/v1/key-results", "/v1/check-ins"),
+    "kpi": (
+        "/v1/kpis",
+        "/v1/kpi-domains",
+        "/v1/measurements",
+        "/v1/kpi-statuses",
+        "/v1/kpi-aggregates",
+        "/v1/kpi-index",
+        "/v1/kpi-events",
+    ),
+    "strategy": ("/v1/objectives", "/v1/key-results", "/v1/check-ins", "/v1/kpi-links", "/v1/objective-forest"),
     "talent": (
         "/v1/org-units",
         "/v1/people",

@@ -59,6 +59,8 @@ class Kpi(SQLModel, table=True):
     aggregation: Aggregation = enum_field(Aggregation, 8)
     cadence: Cadence = enum_field(Cadence, 8)
     owner_org_unit_id: uuid.UUID | None = Field(default=None, index=True)
+    # A talent person id (never checked here: services refer to each other's data by id only).
+    responsible_person_id: uuid.UUID | None = Field(default=None, index=True)
     tags: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(Text), nullable=False, server_default="{}"))
     # Tolerated shortfall against the target before amber / red (see service.judge).
     threshold_mode: ThresholdMode | None = enum_field(ThresholdMode, 8, nullable=True, default=None)

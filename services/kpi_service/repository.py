@@ -102,6 +102,7 @@ class KpiFilters:
     text_query: str | None = None
     archived: bool | None = None
     status: Status | None = None
+    responsible_person_id: uuid.UUID | None = None
 
 
 def kpis_query(filters: KpiFilters, *, zone: str, grace: dt.timedelta) -> SelectOfScalar[Kpi]:
@@ -110,6 +111,8 @@ def kpis_query(filters: KpiFilters, *, zone: str, grace: dt.timedelta) -> Select
         statement = statement.where(col(Kpi.domain) == filters.domain)
     if filters.owner is not None:
         statement = statement.where(col(Kpi.owner_org_unit_id) == filters.owner)
+    if filters.responsible_person_id is not None:
+        statement = statement.where(col(Kpi.responsible_person_id) == filters.responsible_person_id)
     if filters.tag is not None:
         statement = statement.where(literal(filters.tag) == any_(col(Kpi.tags)))
     if filters.text_query:
@@ -130,6 +133,17 @@ async def kpis_page(
 ) -> Page[Kpi]:
     statement = kpis_query(filters, zone=zone, grace=grace)
     return await paginate(session, statement, (col(Kpi.created_at), col(Kpi.id)), page, lambda kpi: kpi)
+
+
+_KPI_INDEX = """
+SELECT key, name, domain, owner_org_unit_id, responsible_person_id
+FROM kpi.kpis WHERE archived_at IS NULL ORDER BY key
+"""
+
+
+async def kpi_index(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every KPI that is not archived, by key: one query, no page."""
+    return list(await connection.fetch(_KPI_INDEX))
 
 
 async def has_measurements(session: AsyncSession, kpi_id: uuid.UUID) -> bool:

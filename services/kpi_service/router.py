@@ -32,6 +32,7 @@ from shared.contracts.kpi import (
     Domain,
     KpiAggregates,
     KpiAggregatesQuery,
+    KpiIndex,
     Status,
 )
 from shared.db import SessionDep, database_from
@@ -64,11 +65,25 @@ async def list_kpis(
     q: Annotated[str | None, Query(max_length=200, description="Text in the name or key.")] = None,
     status_filter: Annotated[Status | None, Query(alias="status", description="Only KPIs in this status now.")] = None,
     archived: Annotated[bool, Query(description="true: only archived KPIs; false: only active ones.")] = False,
+    responsible_person_id: Annotated[
+        uuid.UUID | None, Query(description="Only KPIs this person (a talent person id) answers for.")
+    ] = None,
 ) -> Page[KpiPublic]:
     return await service.list_kpis(
         session, page, settings,
         domain=domain, owner=owner, tag=tag, text_query=q, archived=archived, status=status_filter,
+        responsible_person_id=responsible_person_id,
     )  # fmt: skip
+
+
+@router.get(
+    "/kpi-index",
+    response_model=KpiIndex,
+    summary="Every KPI that is not archived, with its owner unit and responsible person: complete, by key.",
+)
+async def read_kpi_index(request: Request, _: Reader) -> KpiIndex:
+    async with database_from(request).driver_connection() as connection:
+        return await service.read_kpi_index(connection)
 
 
 @router.post(

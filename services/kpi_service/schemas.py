@@ -56,8 +56,8 @@ __all__ = [
 
 
 class KpiUpdate(StrictModel):
-    """Only the fields given change; `null` clears `owner_org_unit_id` or `thresholds` (and is refused
-    for every other field: an empty `description` is `""`)."""
+    """Only the fields given change; `null` clears `owner_org_unit_id`, `responsible_person_id` or
+    `thresholds` (and is refused for every other field: an empty `description` is `""`)."""
 
     key: str | None = Field(default=None, description="Cannot change: present only to say so clearly.")
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -68,6 +68,7 @@ class KpiUpdate(StrictModel):
     aggregation: Aggregation | None = None
     cadence: Cadence | None = None
     owner_org_unit_id: uuid.UUID | None = None
+    responsible_person_id: uuid.UUID | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
     thresholds: Thresholds | None = None
     archived: bool | None = Field(default=None, description="false restores an archived KPI.")

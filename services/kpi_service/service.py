@@ -65,6 +65,8 @@ from shared.contracts.kpi import (
     KpiAggregate,
     KpiAggregates,
     KpiAggregatesQuery,
+    KpiIndex,
+    KpiIndexEntry,
     Status,
     ThresholdMode,
 )
@@ -124,12 +126,20 @@ async def list_kpis(
     text_query: str | None = None,
     archived: bool | None = None,
     status: Status | None = None,
+    responsible_person_id: uuid.UUID | None = None,
 ) -> Page[KpiPublic]:
     """KPIs matching every filter given; ``status`` is the status now (time may have made it stale)."""
-    filters = KpiFilters(domain, owner, tag, text_query, archived, status)
+    filters = KpiFilters(domain, owner, tag, text_query, archived, status, responsible_person_id)
     grace = dt.timedelta(hours=settings.stale_grace_hours)
     rows = await repository.kpis_page(session, filters, page, zone=settings.org_timezone, grace=grace)
     return Page[KpiPublic](items=[kpi_public(k) for k in rows.items], next_cursor=rows.next_cursor)
+
+
+async def read_kpi_index(connection: asyncpg.Connection) -> KpiIndex:
+    """Every KPI that is not archived with its owner unit and responsible person, ordered by key: the
+    complete list the alignment views join on (a few hundred rows, one query)."""
+    rows = await repository.kpi_index(connection)
+    return KpiIndex(items=[KpiIndexEntry.model_validate(dict(row)) for row in rows])
 
 
 async def create_kpi(
@@ -174,9 +184,11 @@ async def update_kpi(
     if "thresholds" in changes:
         _set_thresholds(kpi, body.thresholds)
         del changes["thresholds"]
-    if "owner_org_unit_id" in changes:
-        kpi.owner_org_unit_id = body.owner_org_unit_id
-        del changes["owner_org_unit_id"]
+    # The nullable references: `null` clears them (every other field refuses null).
+    for name in ("owner_org_unit_id", "responsible_person_id"):
+        if name in changes:
+            setattr(kpi, name, getattr(body, name))
+            del changes[name]
     cadence_changed = "cadence" in changes and changes["cadence"] != kpi.cadence
     if "direction" in changes and changes["direction"] != kpi.direction:
         current = [TargetIn.model_validate(t, from_attributes=True) for t in await repository.targets(session, kpi.id)]

@@ -11,6 +11,7 @@ from sqlalchemy import func, literal, or_, tuple_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from services.strategy_service.models import CheckIn, KeyResult, Level, Objective
 from shared.contracts.strategy import ObjectiveStatus
@@ -120,6 +121,47 @@ async def key_results_page(session: AsyncSession, objective_id: uuid.UUID, page:
         col(KeyResult.objective_id) == objective_id, col(KeyResult.archived_at).is_(None)
     )
     return await paginate(session, statement, (col(KeyResult.created_at), col(KeyResult.id)), page, lambda kr: kr)
+
+
+def _live_key_results() -> SelectOfScalar[KeyResult]:
+    """Key results not archived, under objectives not archived: what measures something now."""
+    return (
+        select(KeyResult)
+        .join(Objective, col(Objective.id) == col(KeyResult.objective_id))
+        .where(col(KeyResult.archived_at).is_(None), col(Objective.archived_at).is_(None))
+    )
+
+
+async def key_results_measured_page(session: AsyncSession, kpi: str | None, page: PageRequest) -> Page[KeyResult]:
+    """Every live key result (those measured by ``kpi``, when given), oldest first."""
+    statement = _live_key_results()
+    if kpi is not None:
+        statement = statement.where(col(KeyResult.kpi) == kpi)
+    return await paginate(session, statement, (col(KeyResult.created_at), col(KeyResult.id)), page, lambda kr: kr)
+
+
+async def kpi_links(session: AsyncSession, active_on: dt.date | None) -> list[tuple[str, uuid.UUID, uuid.UUID]]:
+    """``(kpi, key result id, objective id)`` of every live KPI-linked key result (under an objective
+    whose period holds ``active_on``, when given), by KPI then creation: one query."""
+    statement = select(col(KeyResult.kpi), col(KeyResult.id), col(KeyResult.objective_id)).join(
+        Objective, col(Objective.id) == col(KeyResult.objective_id)
+    )
+    statement = statement.where(
+        col(KeyResult.kpi).is_not(None), col(KeyResult.archived_at).is_(None), col(Objective.archived_at).is_(None)
+    )
+    if active_on is not None:
+        statement = statement.where(col(Objective.period_start) <= active_on, col(Objective.period_end) >= active_on)
+    statement = statement.order_by(col(KeyResult.kpi), col(KeyResult.created_at), col(KeyResult.id))
+    return [
+        (kpi or "", key_result_id, objective_id) for kpi, key_result_id, objective_id in await session.exec(statement)
+    ]
+
+
+async def objectives_by_id(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Objective]:
+    if not ids:
+        return {}
+    statement = select(Objective).where(col(Objective.id).in_(ids))
+    return {o.id: o for o in (await session.exec(statement)).all()}
 
 
 async def get_key_result(

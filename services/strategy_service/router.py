@@ -24,7 +24,7 @@ from services.strategy_service.schemas import (
 from shared.auth import CurrentPrincipal, Principal, RequireScope, Scope
 from shared.clients import KpiClient
 from shared.concurrency import IfMatch, ResponseETag
-from shared.contracts.strategy import ObjectiveStatus
+from shared.contracts.strategy import KpiLinks, ObjectiveCopy, ObjectiveCopyCreate, ObjectiveStatus
 from shared.db import SessionDep
 from shared.errors import problem_responses, response_headers
 from shared.idempotency import Idempotency
@@ -117,6 +117,27 @@ async def get_objective_tree(
     return await service.objective_tree(session, objective_id, settings, kpi)
 
 
+@router.post(
+    "/objectives/{objective_id}/copy",
+    tags=["objectives"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ObjectiveCopy,
+    responses={**_CREATED, **problem_responses(404, 422, 503)},
+    summary="Copy an objective and its key results into another period (retry safely with Idempotency-Key).",
+)
+async def copy_objective(
+    objective_id: uuid.UUID,
+    body: ObjectiveCopyCreate,
+    session: SessionDep,
+    idempotency: Idempotency,
+    settings: StrategySettingsDep,
+    kpi: Kpi,
+    response: Response,
+    _: Writer,
+) -> ObjectiveCopy:
+    return (await service.copy_objective(session, objective_id, body, idempotency, settings, kpi)).send(response)
+
+
 @router.patch(
     "/objectives/{objective_id}",
     tags=["objectives"],
@@ -190,6 +211,41 @@ async def list_key_results(
     objective_id: uuid.UUID, session: SessionDep, page: PageParams, settings: StrategySettingsDep, kpi: Kpi, _: Reader
 ) -> Page[KeyResultPublic]:
     return await service.list_key_results(session, objective_id, page, settings, kpi)
+
+
+@router.get(
+    "/key-results",
+    tags=["key-results"],
+    response_model=Page[KeyResultPublic],
+    summary="Key results not archived (of objectives not archived), oldest first; with `kpi`, what that KPI measures.",
+)
+async def list_measured_key_results(
+    session: SessionDep,
+    page: PageParams,
+    settings: StrategySettingsDep,
+    kpi_client: Kpi,
+    _: Reader,
+    kpi: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Only key results this KPI measures (its key).")
+    ] = None,
+) -> Page[KeyResultPublic]:
+    return await service.list_measured_key_results(session, page, settings, kpi_client, kpi=kpi)
+
+
+@router.get(
+    "/kpi-links",
+    tags=["key-results"],
+    response_model=KpiLinks,
+    summary="Every KPI that measures a key result, with those key results and their objectives: complete, by key.",
+)
+async def list_kpi_links(
+    session: SessionDep,
+    _: Reader,
+    active_on: Annotated[
+        IsoDate | None, Query(description="Only key results of objectives whose period holds this day.")
+    ] = None,
+) -> KpiLinks:
+    return await service.kpi_links(session, active_on=active_on)
 
 
 @router.get(

@@ -7,7 +7,15 @@ import uuid
 
 from pydantic import Field
 
-from shared.contracts.strategy import CurrentSource, KeyResultKind, KpiValue, Level, ObjectivePublic, ObjectiveStatus
+from shared.contracts.strategy import (
+    KeyResultKind,
+    KeyResultPublic,
+    KpiValue,
+    Level,
+    ObjectivePublic,
+    ObjectiveStatus,
+    ObjectiveTree,
+)
 from shared.schemas import PublicModel, Rfc3339, StrictModel
 
 _WEIGHT = "Share in the weighted mean it counts in (> 0)."
@@ -74,38 +82,6 @@ class KeyResultUpdate(StrictModel):
     weight: float | None = Field(default=None, gt=0, le=1_000, description=_WEIGHT)
     kpi: str | None = Field(default=None, min_length=1, max_length=100, description="`null` unlinks the KPI.")
     kpi_value: KpiValue | None = None
-
-
-class KeyResultPublic(PublicModel):
-    id: uuid.UUID
-    objective_id: uuid.UUID
-    title: str
-    kind: KeyResultKind
-    unit: str
-    start_value: float
-    target_value: float
-    weight: float
-    kpi: str | None
-    kpi_value: KpiValue
-    version: int
-    archived_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    current_value: float | None = Field(description="The latest check-in's value, or the linked KPI's; or null.")
-    current_source: CurrentSource
-    progress: float = Field(ge=0, le=1, description="DESIGN §9; 0 without a current value.")
-    confidence: float | None = Field(description="The latest check-in's confidence, or null.")
-    forecast_value: float | None = Field(description="Least-squares line at the period's end; null below 3 points.")
-    forecast_progress: float | None
-    cached_at: dt.datetime | None = Field(
-        default=None,
-        description="With `current_source: kpi_unavailable`: when the value shown was last read from the KPI service.",
-    )
-
-
-class ObjectiveTree(ObjectivePublic):
-    key_results: list[KeyResultPublic]
-    children: list[ObjectiveTree]
 
 
 class CheckInCreate(StrictModel):

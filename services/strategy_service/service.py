@@ -49,7 +49,16 @@ from shared.calendar import local_date, local_midnight, period_bounds
 from shared.clients import KpiClient
 from shared.concurrency import etag, require_if_match
 from shared.contracts.kpi import AggregateInclude, KpiAggregate, KpiAggregateRequest, KpiPublic
-from shared.contracts.strategy import CurrentSource, KeyResultKind, KpiValue, ObjectiveStatus
+from shared.contracts.strategy import (
+    CurrentSource,
+    KeyResultKind,
+    KpiLink,
+    KpiLinks,
+    KpiValue,
+    ObjectiveCopy,
+    ObjectiveCopyCreate,
+    ObjectiveStatus,
+)
 from shared.errors import Conflict, DependencyError, DependencyUnavailable, FieldError, NotFound, UnprocessableContent
 from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
@@ -487,6 +496,91 @@ async def archive_objective(
     return await _read_objective(session, objective, settings, kpi)
 
 
+def _restart_value(key_result: KeyResultPublic) -> float:
+    """Where a copied key result starts: its current value, unless it reached its target (it keeps
+    its start, and so measures the same ambition again) or has no current value."""
+    if key_result.current_value is None or key_result.progress >= 1.0:
+        return key_result.start_value
+    return key_result.current_value
+
+
+async def copy_objective(
+    session: AsyncSession,
+    objective_id: uuid.UUID,
+    body: ObjectiveCopyCreate,
+    idempotency: IdempotentRequest,
+    settings: StrategySettings,
+    kpi: KpiClient | None,
+) -> Answer[ObjectiveCopy]:
+    """Copy an objective and its key results (not archived) into another period, as a draft: each
+    key result restarts from its current value as read now, except those that reached their target,
+    which keep their start; check-ins and children are not copied. The copy keeps the parent only
+    when the parent (not archived) has a period overlapping the new one, and says so."""
+
+    async def create() -> Answer[ObjectiveCopy]:
+        original = await get_objective(session, objective_id)
+        _check_period(body.period_start, body.period_end)
+        rows = await repository.key_results_of(session, [original.id])
+        current, unavailable = await _read_key_results(session, rows, {original.id: original}, kpi, settings)
+        if unavailable:  # a start is never taken from a value that could not be read
+            raise DependencyUnavailable(
+                "kpi", "The KPI service cannot be reached to read the current values; retry shortly.", retry_after=5
+            )
+        parent_kept = False
+        if original.parent_id is not None:
+            await repository.lock_hierarchy(session)
+            parent = await repository.get_objective(session, original.parent_id)
+            parent_kept = (
+                parent is not None
+                and parent.archived_at is None
+                and parent.period_start <= body.period_end
+                and body.period_start <= parent.period_end
+            )
+        copy = Objective(
+            title=original.title,
+            description=original.description,
+            level=original.level,
+            parent_id=original.parent_id if parent_kept else None,
+            owner_org_unit_id=original.owner_org_unit_id,
+            period_start=body.period_start,
+            period_end=body.period_end,
+            status=ObjectiveStatus.draft,
+            weight=original.weight,
+        )
+        session.add(copy)
+        await session.flush()
+        for row, read in zip(rows, current, strict=True):
+            session.add(
+                KeyResult(
+                    objective_id=copy.id,
+                    title=row.title,
+                    kind=row.kind,
+                    unit=row.unit,
+                    start_value=_restart_value(read),
+                    target_value=row.target_value,
+                    weight=row.weight,
+                    kpi=row.kpi,
+                    kpi_value=row.kpi_value,
+                    kpi_aggregation=row.kpi_aggregation,
+                )
+            )
+        await session.flush()
+        await session.refresh(copy)
+        readings = await _readings(session, [copy.id], kpi, settings)
+        answer = ObjectiveCopy.model_validate(
+            {
+                **_objective_fields(readings, copy, settings, utcnow()),
+                "key_results": readings.key_results[copy.id],
+                "copied_from": original.id,
+                "parent_kept": parent_kept,
+            }
+        )
+        headers = {"Location": f"/v1/objectives/{copy.id}", "ETag": etag(copy.version)}
+        return Answer(answer, status_code=201, headers=headers)
+
+    return await run_once(session, IdempotencyRecord, ObjectiveCopy, idempotency, create)
+
+
 # --- key results -------------------------------------------------------------------------------
 
 
@@ -537,6 +631,33 @@ async def list_key_results(
     rows = await repository.key_results_page(session, objective.id, page)
     items, _ = await _read_key_results(session, rows.items, {objective.id: objective}, kpi, settings)
     return Page[KeyResultPublic](items=items, next_cursor=rows.next_cursor)
+
+
+async def list_measured_key_results(
+    session: AsyncSession,
+    page: PageRequest,
+    settings: StrategySettings,
+    kpi_client: KpiClient | None,
+    *,
+    kpi: str | None = None,
+) -> Page[KeyResultPublic]:
+    """Key results not archived under objectives not archived — those ``kpi`` measures, when given —
+    oldest first, each read now (one KPI call for the page)."""
+    rows = await repository.key_results_measured_page(session, kpi, page)
+    objectives = await repository.objectives_by_id(session, {k.objective_id for k in rows.items})
+    items, _ = await _read_key_results(session, rows.items, objectives, kpi_client, settings)
+    return Page[KeyResultPublic](items=items, next_cursor=rows.next_cursor)
+
+
+async def kpi_links(session: AsyncSession, *, active_on: dt.date | None = None) -> KpiLinks:
+    """Every KPI that measures a live key result, with those key results and their objectives."""
+    links: dict[str, KpiLink] = {}
+    for key, key_result_id, objective_id in await repository.kpi_links(session, active_on):
+        link = links.setdefault(key, KpiLink(kpi=key, key_result_ids=[], objective_ids=[]))
+        link.key_result_ids.append(key_result_id)
+        if objective_id not in link.objective_ids:
+            link.objective_ids.append(objective_id)
+    return KpiLinks(items=list(links.values()))
 
 
 async def _linked_kpi(key: str, kpi: KpiClient | None) -> KpiPublic:

@@ -6,6 +6,7 @@
         statuses = await kpi.statuses(["supply.on_time_delivery", "hr.turnover_rate.sales"])
         counts = await kpi.ingest([MeasurementPointIn(kpi="hr.headcount.sales", ts=month_start, value=42)])
         quarter = await kpi.aggregates([KpiAggregateRequest(kpi="supply.otd", from_=q_start, to=q_end)])
+        owners = {entry.key: entry.owner_org_unit_id for entry in await kpi.index()}
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from shared.contracts.kpi import (
     KpiAggregateRequest,
     KpiAggregates,
     KpiCreate,
+    KpiIndex,
+    KpiIndexEntry,
     KpiPublic,
     KpiStatus,
     KpiStatuses,
@@ -120,6 +123,12 @@ class KpiClient(ServiceClient):
             response = await self._send("POST", "/v1/kpi-aggregates", content=body, read=True)
             items.extend(self._answer(response, KpiAggregates).items)
         return items
+
+    async def index(self) -> list[KpiIndexEntry]:
+        """Every KPI that is not archived, ordered by key, with its owner org unit and responsible
+        person (``GET /v1/kpi-index``): the complete list in one call, not a page."""
+        response = await self._send("GET", "/v1/kpi-index")
+        return self._answer(response, KpiIndex).items
 
     async def get_kpi(self, id_or_key: str) -> KpiPublic | None:
         """The KPI definition, or ``None`` when there is no such KPI."""

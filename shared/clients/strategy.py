@@ -3,18 +3,21 @@
 ::
 
     objectives = await strategy.objectives(level=Level.company)
+    measured = {link.kpi: link.key_result_ids for link in await strategy.kpi_links()}
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, Request
 
 from shared.auth import CurrentPrincipal
 from shared.clients.base import ServiceClient
-from shared.contracts.strategy import Level, ObjectivePublic
+from shared.contracts.strategy import KpiLink, KpiLinks, Level, ObjectivePublic
 from shared.pagination import Page
 
 
@@ -38,6 +41,13 @@ class StrategyClient(ServiceClient):
     ) -> list[ObjectivePublic]:
         """Every objective matching the filters, in the service's order (pages of 500)."""
         return await self._every_page("/v1/objectives", _filters(level, parent_id), Page[ObjectivePublic])
+
+    async def kpi_links(self, *, active_on: dt.date | None = None) -> list[KpiLink]:
+        """Every KPI key that measures a key result (not archived, under an objective not archived;
+        with ``active_on``, one whose period holds that day), with those key results and their
+        objectives, ordered by key (``GET /v1/kpi-links``: complete, one call)."""
+        params = httpx.QueryParams({"active_on": active_on.isoformat()} if active_on else {})
+        return self._answer(await self._send("GET", "/v1/kpi-links", params=params), KpiLinks).items
 
 
 def _filters(level: Level | None, parent_id: uuid.UUID | None) -> dict[str, str | None]:

@@ -107,6 +107,9 @@ class KpiFields(StrictModel):
     aggregation: Aggregation
     cadence: Cadence
     owner_org_unit_id: uuid.UUID | None = None
+    responsible_person_id: uuid.UUID | None = Field(
+        default=None, description="The person who answers for the KPI (a talent person id)."
+    )
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     thresholds: Thresholds | None = None
 
@@ -131,6 +134,7 @@ class KpiPublic(PublicModel):
     aggregation: Aggregation
     cadence: Cadence
     owner_org_unit_id: uuid.UUID | None
+    responsible_person_id: uuid.UUID | None
     tags: list[str]
     thresholds: Thresholds | None
     version: int

@@ -6,9 +6,9 @@ import datetime as dt
 import uuid
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from shared.schemas import PublicModel
+from shared.schemas import PublicModel, StrictModel
 
 
 class Level(StrEnum):
@@ -83,3 +83,118 @@ class ObjectivePublic(PublicModel):
     expected_progress: float = Field(description="Share of the period elapsed, in the organisation's time zone.")
     pace_status: PaceStatus
     degraded: list[str] = Field(description="Sources that could not be reached (e.g. `kpi`), else empty.")
+
+
+class KeyResultPublic(PublicModel):
+    id: uuid.UUID
+    objective_id: uuid.UUID
+    title: str
+    kind: KeyResultKind
+    unit: str
+    start_value: float
+    target_value: float
+    weight: float
+    kpi: str | None
+    kpi_value: KpiValue
+    version: int
+    archived_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    current_value: float | None = Field(description="The latest check-in's value, or the linked KPI's; or null.")
+    current_source: CurrentSource
+    progress: float = Field(ge=0, le=1, description="DESIGN §9; 0 without a current value.")
+    confidence: float | None = Field(description="The latest check-in's confidence, or null.")
+    forecast_value: float | None = Field(description="Least-squares line at the period's end; null below 3 points.")
+    forecast_progress: float | None
+    cached_at: dt.datetime | None = Field(
+        default=None,
+        description="With `current_source: kpi_unavailable`: when the value shown was last read from the KPI service.",
+    )
+
+
+class ObjectiveTree(ObjectivePublic):
+    key_results: list[KeyResultPublic]
+    children: list[ObjectiveTree]
+
+
+# ---------------------------------------------------------------- what the alignment views read
+
+
+class KpiLink(BaseModel):
+    """A KPI and what it measures: the key results linked to it (not archived, under objectives not
+    archived) and their objectives, each list in creation order."""
+
+    kpi: str
+    key_result_ids: list[uuid.UUID]
+    objective_ids: list[uuid.UUID]
+
+
+class KpiLinks(BaseModel):
+    """Every KPI key that measures at least one key result, ordered by key: complete, not a page."""
+
+    items: list[KpiLink]
+
+
+class ObjectiveSummary(BaseModel):
+    """An objective of a parent chain: who it is and how it goes."""
+
+    id: uuid.UUID
+    title: str
+    level: Level
+    status: ObjectiveStatus
+    owner_org_unit_id: uuid.UUID | None
+    period_start: dt.date
+    period_end: dt.date
+    archived_at: dt.datetime | None
+    progress: float | None
+    expected_progress: float
+    pace_status: PaceStatus
+    degraded: list[str]
+
+
+class ObjectiveLineage(BaseModel):
+    """``GET /v1/objectives/{id}/lineage``: the objective with its progress, its key results, and the
+    objectives it contributes to, nearest first, up to the root."""
+
+    objective: ObjectivePublic
+    key_results: list[KeyResultPublic]
+    parents: list[ObjectiveSummary] = Field(description="The parent first, the root last; empty for a root.")
+
+
+class ForestKeyResult(KeyResultPublic):
+    last_check_in_at: dt.datetime | None = Field(description="When its latest check-in was made, or null.")
+
+
+class ObjectiveForestNode(ObjectivePublic):
+    key_results: list[ForestKeyResult]
+    children: list[ObjectiveForestNode] = Field(description="Its children in the forest's set, oldest first.")
+
+
+class ObjectiveForest(BaseModel):
+    """``GET /v1/objective-forest``: every objective not archived whose period holds ``active_on``
+    (and at ``level``, when given), as trees. A root is an objective whose parent is not in that set;
+    progress counts every child, in the set or not (DESIGN §9)."""
+
+    active_on: dt.date
+    level: Level | None
+    objectives: list[ObjectiveForestNode]
+    degraded: list[str] = Field(description="Sources that could not be reached for some objective (e.g. `kpi`).")
+
+
+class ObjectiveCopyCreate(StrictModel):
+    """``POST /v1/objectives/{id}/copy``: the copy's period."""
+
+    period_start: dt.date = Field(description="First day of the copy's period (local date).")
+    period_end: dt.date = Field(description="Last day of the copy's period, inclusive.")
+
+
+class ObjectiveCopy(ObjectivePublic):
+    """The copy of an objective into another period, with its key results (each restarting from the
+    original's current value, or keeping its start once the target was reached)."""
+
+    key_results: list[KeyResultPublic]
+    copied_from: uuid.UUID = Field(description="The objective copied.")
+    parent_kept: bool = Field(
+        description="Whether the copy contributes to the original's parent: only when the parent's "
+        "period overlaps the new one (false as well when the original had no parent)."
+    )

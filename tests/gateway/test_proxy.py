@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.gateway.conftest import running_gateway
 from tests.servers import free_port, serve
@@ -189,3 +190,38 @@ async def test_proxied_requests_are_counted_under_their_service_not_their_path(g
     after = (await gateway.get("/metrics")).text
     assert proxied_to_kpi(after) - proxied_to_kpi(before) == 2
     assert "/v1/kpis/abc" not in after
+
+
+def _answering_as(name: str) -> ASGIApp:
+    async def upstream(scope: Scope, _receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": orjson.dumps({"service": name, "path": scope["path"]})})
+
+    return upstream
+
+
+async def test_alignment_reads_reach_the_service_that_owns_them(database_url: str, admin_key: str) -> None:
+    async with (
+        serve(_answering_as("kpi")) as kpi_url,
+        serve(_answering_as("strategy")) as strategy_url,
+        serve(_answering_as("talent")) as talent_url,
+        running_gateway(
+            database_url, admin_key, kpi_url=kpi_url, strategy_url=strategy_url, talent_url=talent_url
+        ) as gateway,
+    ):
+        for service, method, path in (
+            ("kpi", "GET", "/v1/kpi-index"),
+            ("kpi", "POST", "/v1/kpi-aggregates"),
+            ("kpi", "GET", "/v1/kpi-statuses"),
+            ("strategy", "GET", "/v1/kpi-links"),
+            ("strategy", "GET", "/v1/key-results"),
+            ("strategy", "GET", "/v1/objective-forest"),
+            ("strategy", "GET", f"/v1/objectives/{uuid.uuid4()}/lineage"),
+        ):
+            response = await gateway.client.request(method, path)
+            assert response.status_code == 200, path
+            assert response.json() == {"service": service, "path": path}
+        assert (await gateway.client.get("/v1/kpi-indexes")).status_code == 404

@@ -68,15 +68,14 @@ async def test_requests_are_counted_by_route_template_never_by_raw_path(kpi_clie
         assert (await kpi_client.get(f"/v1/kpis/{kpi['key']}")).status_code == 200
     assert (await kpi_client.get(f"/v1/kpis/no.such_{uuid.uuid4().hex[:6]}")).status_code == 404
     after = await scrape(kpi_client)
-    counted = value(after, "pilotage_http_requests_total", service="kpi", route=route, method="GET", status="200")
-    assert counted - value(before, "pilotage_http_requests_total", route=route, status="200") == 3
-    assert (
-        value(after, "pilotage_http_requests_total", route=route, status="404")
-        - value(before, "pilotage_http_requests_total", route=route, status="404")
-        == 1
-    )
-    timed = value(after, "pilotage_http_request_duration_seconds_count", service="kpi", route=route, method="GET")
-    assert timed - value(before, "pilotage_http_request_duration_seconds_count", route=route) == 4
+
+    def moved(name: str, **labels: str) -> float:
+        where = {"service": "kpi", "route": route, "method": "GET", **labels}
+        return value(after, name, **where) - value(before, name, **where)
+
+    assert moved("pilotage_http_requests_total", status="200") == 3
+    assert moved("pilotage_http_requests_total", status="404") == 1
+    assert moved("pilotage_http_request_duration_seconds_count") == 4
     assert kpi["key"] not in after  # no label carries a path's value
 
 

@@ -3,6 +3,11 @@
 pilotage up          database, migrations, the three services and the gateway; Ctrl-C stops all
 pilotage migrate     apply every schema's migrations (`pilotage migrate kpi`: one schema's)
 pilotage db-url      print the database URL in use
+pilotage import …    stream measurements or people from a file through the gateway (pilotage.commands)
+pilotage demo        build a demo company through the gateway (pilotage.commands)
+
+`up`, `migrate`, `keys` and `db-url` work on the processes and the database; `import` and `demo`
+are clients of a running platform, built with Typer (their own `--help`), and handed over whole.
 """
 
 from __future__ import annotations
@@ -233,11 +238,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     dbu = commands.add_parser("db-url", help="Print the database URL (starts the embedded server if needed).")
     dbu.set_defaults(handler=cmd_db_url)
+
+    # Client commands: listed here, parsed and run by pilotage.commands (see main).
+    for name, text in CLIENT_COMMANDS.items():
+        commands.add_parser(name, help=text, add_help=False)
     return parser
 
 
+CLIENT_COMMANDS = {
+    "import": "Stream measurements or people from a CSV / JSON Lines file through the gateway (see --help).",
+    "demo": "Build a demo company through the gateway's public API (see --help).",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] in CLIENT_COMMANDS:
+        from pilotage import commands
+
+        return commands.main(arguments)
+    args = build_parser().parse_args(arguments)
     try:
         code: int = args.handler(args)
     except StartupError as exc:

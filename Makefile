@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status clean
+.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(STAMP): pyproject.toml
 ## Install everything, then start the database, the three services and the gateway.
 run: $(STAMP)
 	$(BIN)/pilotage up
+
+## Start the platform in the background if it is not answering, then load the demo company
+## through the API (SIZE=small|medium|large; running it again changes nothing).
+SIZE ?= medium
+demo: $(STAMP)
+	$(BIN)/pilotage demo --start --size $(SIZE)
 
 ## Install everything, then run the whole test suite.
 test: $(STAMP)

@@ -128,12 +128,18 @@ class GatewayClient:
             return response
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def ready(self) -> bool:
-        try:
-            response = await self._http.get("/readyz", timeout=2)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+    async def ready(self, wait: float = 10.0) -> bool:
+        """Whether ``GET /readyz`` answers 200 within ``wait`` seconds (a busy machine answers late)."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            try:
+                if (await self._http.get("/readyz", timeout=5)).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.5)
 
 
 def problem_detail(response: httpx.Response) -> str:

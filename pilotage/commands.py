@@ -13,13 +13,19 @@ error (gateway unreachable, key refused, unreadable input); usage errors are 2 a
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
-from pilotage.client import FatalError, GatewayClient
+from pilotage.client import DEVELOPMENT_KEY_FILE, FatalError, GatewayClient, gateway_url
+from pilotage.demo import DEFAULT_SEED, SIZES, DemoError, Report, build_demo, summary_lines
 from pilotage.importer import (
     Format,
     ImportKind,
@@ -30,6 +36,7 @@ from pilotage.importer import (
     People,
     run_import,
 )
+from shared.settings import Settings
 
 app = typer.Typer(
     name="pilotage",
@@ -150,6 +157,88 @@ def import_people(
         show_progress=not no_progress,
     )
     _run(People(), options)
+
+
+@app.command("demo")
+def demo(
+    size: Annotated[
+        str, typer.Option(help="small (40 people, 8 KPIs, 90 days), medium (300, 32, 2 years) or large.")
+    ] = "medium",
+    seed: Annotated[int, typer.Option(help="Seed of every random draw: the same seed, the same company.")] = (
+        DEFAULT_SEED
+    ),
+    start: Annotated[
+        bool,
+        typer.Option("--start", help="Start the platform in the background (`pilotage up`) when it is not answering."),
+    ] = False,
+    no_progress: NoProgress = False,
+) -> None:
+    """Build a demo company through the gateway's public API: org chart, 3 years of people history,
+    skills, trainings, surveys, ~30 KPIs with 2 years of data, the quarter's objectives, initiatives.
+    Running it again changes nothing; steps whose routes the platform does not serve are skipped."""
+    if size not in SIZES:
+        typer.echo(f"pilotage: --size is one of {', '.join(SIZES)}", err=True)
+        raise typer.Exit(2)
+
+    if start:
+        try:
+            _start_platform()
+        except FatalError as exc:
+            typer.echo(f"pilotage: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    async def go() -> tuple[Report, str]:
+        async with GatewayClient.from_environment() as gateway:
+            if not await gateway.ready():
+                raise FatalError(f"The gateway at {gateway.base_url} is not ready (GET /readyz); start it: make run.")
+            return await build_demo(gateway, SIZES[size], seed, show=not no_progress), gateway.base_url
+
+    try:
+        report, url = asyncio.run(go())
+    except (FatalError, DemoError) as exc:
+        typer.echo(f"pilotage: {exc}", err=True)
+        raise typer.Exit(1) from None
+    key_file = None if os.environ.get("PILOTAGE_API_KEY") else str(Settings().data_dir / DEVELOPMENT_KEY_FILE)
+    for line in summary_lines(report, url, dt.datetime.now(dt.UTC).date(), key_file):
+        typer.echo(line)
+
+
+def _start_platform(timeout: float = 180.0) -> None:
+    """`pilotage up` in the background (its own session, output in <data dir>/platform.log) unless
+    the gateway already answers; then wait until it is ready."""
+    if os.environ.get("PILOTAGE_GATEWAY_URL"):
+        return  # a platform named explicitly is not ours to start
+    url = gateway_url()
+    if _answers(url):
+        return
+    data_dir = Settings().data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "platform.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pilotage.cli", "up"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    typer.echo(f"starting the platform in the background (pid {process.pid}, log {log_path}) …", err=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise FatalError(f"`pilotage up` exited with {process.returncode}; see {log_path}.")
+        if _answers(url):
+            typer.echo(f"platform ready at {url}; stop it with `kill {process.pid}`.", err=True)
+            return
+        time.sleep(0.5)
+    raise FatalError(f"The platform was not ready after {timeout:.0f} s; see {log_path}.")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def main(argv: list[str]) -> int:

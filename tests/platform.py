@@ -56,32 +56,31 @@ def running_platform(data_dir: Path) -> Iterator[Platform]:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
         env.update({f"PILOTAGE_{name.upper()}_PORT": str(port) for name, port in ports.items()})
         env.update(DATABASE_URL=url, PILOTAGE_DATA_DIR=str(data_dir), PILOTAGE_BOOTSTRAP_ADMIN_KEY=admin_key)
+        # The processes' output goes to a file: a pipe nobody reads fills up and blocks them.
+        log = (data_dir / "platform.log").open("w")
         process = subprocess.Popen(
-            [sys.executable, "-m", "pilotage.cli", "up"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            [sys.executable, "-m", "pilotage.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
         )
         gateway = f"http://127.0.0.1:{ports['gateway']}"
         try:
-            _wait_ready(process, f"{gateway}/readyz")
+            _wait_ready(process, f"{gateway}/readyz", data_dir / "platform.log")
             yield Platform(gateway=gateway, admin_key=admin_key, data_dir=data_dir)
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
-                    process.communicate(timeout=60)
+                    process.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     process.kill()
-                    process.communicate()
+                    process.wait()
+            log.close()
 
 
-def _wait_ready(process: subprocess.Popen[str], url: str, timeout: float = 90) -> None:
+def _wait_ready(process: subprocess.Popen[str], url: str, log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"pilotage up exited early:\n{process.stdout.read() if process.stdout else ''}")
+            raise AssertionError(f"pilotage up exited early:\n{log.read_text()}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return

@@ -1,0 +1,123 @@
+"""``pilotage demo`` against a real platform: it builds the company it promises through the public
+API, and running it again changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.platform import Platform, running_platform
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(tmp_path_factory.mktemp("demo")) as running:
+        yield running
+
+
+def _all(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]] | None:
+    """Every item of a listing, or None when the platform does not serve the route."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        response = client.get(path, params={**params, "limit": 500, **({"cursor": cursor} if cursor else {})})
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, (path, response.text)
+        body = response.json()
+        items += body["items"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return items
+
+
+def _snapshot(client: httpx.Client) -> dict[str, Any]:
+    """What the platform holds, counted through the API (assignments and salaries per person, points
+    per KPI, check-ins per key result)."""
+    people = _all(client, "/v1/people") or []
+    kpis = _all(client, "/v1/kpis") or []
+    objectives = _all(client, "/v1/objectives") or []
+    snapshot: dict[str, Any] = {
+        "org_units": sorted(u["key"] for u in _all(client, "/v1/org-units") or []),
+        "people": sorted((p["employee_number"], p["end_date"], p["job_title"]) for p in people),
+        "assignments": sum(len(client.get(f"/v1/people/{p['id']}/assignments").json()["items"]) for p in people),
+        "salaries": sum(len(client.get(f"/v1/people/{p['id']}/salaries").json()["items"]) for p in people),
+        "kpis": sorted(k["key"] for k in kpis),
+        "points": {k["key"]: len(_all(client, f"/v1/kpis/{k['key']}/measurements") or []) for k in kpis},
+        "objectives": sorted((o["level"], o["title"]) for o in objectives),
+    }
+    key_results = [kr for o in objectives for kr in _all(client, f"/v1/objectives/{o['id']}/key-results") or []]
+    snapshot["key_results"] = sorted(kr["title"] for kr in key_results)
+    snapshot["check_ins"] = sum(
+        len(client.get(f"/v1/key-results/{kr['id']}/check-ins").json()["items"]) for kr in key_results
+    )
+    for name, path in (("skills", "/v1/skills"), ("trainings", "/v1/trainings"), ("initiatives", "/v1/initiatives")):
+        listed = _all(client, path)
+        snapshot[name] = None if listed is None else len(listed)
+    return snapshot
+
+
+@pytest.mark.timeout(900)
+def test_demo_builds_the_promised_company_and_a_second_run_changes_nothing(platform: Platform) -> None:
+    first = platform.pilotage("demo", "--size", "small", "--no-progress")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "demo ready: created" in first.stdout
+    assert "/v1/alignment/overview" in first.stdout
+    assert "Traceback" not in first.stderr
+
+    with platform.client() as admin:
+        before = _snapshot(admin)
+
+        assert len(before["org_units"]) == 1 + 4 + 12
+        assert len(before["people"]) == 40
+        reasons = {p["separation_reason"] for p in _all(admin, "/v1/people") or [] if p["end_date"]}
+        assert "voluntary" in reasons
+        assert before["assignments"] > 40  # moves beyond each first assignment
+        assert before["salaries"] > 40  # raises beyond each hire-date salary
+        assert len(before["kpis"]) == 8
+        assert {k.split(".")[0] for k in before["kpis"]} >= {"supply", "customer", "productivity", "quality"}
+        assert min(before["points"].values()) >= 80
+
+        statuses = admin.get(
+            "/v1/kpi-statuses", params=[("kpi", "supply.on_time_delivery"), ("kpi", "quality.defect_rate")]
+        ).json()["items"]
+        assert {s["kpi"]: s["status"] for s in statuses} == {
+            "supply.on_time_delivery": "red",
+            "quality.defect_rate": "stale",
+        }
+        satisfaction = admin.get("/v1/kpis/customer.satisfaction_rate").json()
+        marketing = admin.get("/v1/org-units/sales_marketing").json()
+        assert satisfaction["owner_org_unit_id"] == marketing["id"]
+        productivity = admin.get("/v1/kpis/productivity.team_output").json()
+        responsible = admin.get(f"/v1/people/{productivity['responsible_person_id']}").json()
+        platform_team = admin.get("/v1/org-units/platform").json()
+        assert responsible["org_unit_id"] == platform_team["id"]
+        assert responsible["job_title"].endswith("lead")
+
+        levels = {level for level, _title in before["objectives"]}
+        assert levels == {"company", "department", "team"}
+        assert before["check_ins"] >= 3
+        linked = _all(admin, "/v1/key-results", kpi="supply.on_time_delivery")
+        assert linked
+        assert all(kr["current_source"] == "kpi" for kr in linked)
+
+    second = platform.pilotage("demo", "--size", "small", "--no-progress")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "created nothing" in second.stdout
+    with platform.client() as admin:
+        assert _snapshot(admin) == before
+
+
+@pytest.mark.timeout(300)
+def test_demo_refuses_a_platform_it_cannot_reach(platform: Platform) -> None:
+    result = platform.pilotage("demo", "--size", "small", "--no-progress", gateway="http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "not ready" in result.stderr
+    refused = platform.pilotage("demo", "--size", "small", "--no-progress", key="pk_nobody01_" + "y" * 40)
+    assert refused.returncode == 1
+    assert "refused the key (401)" in refused.stderr

@@ -37,6 +37,11 @@ format: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/pilotage migrate
 
+## Refresh the public contract docs/openapi.json (ACKNOWLEDGE=1 accepts a change that breaks clients).
+.PHONY: openapi
+openapi: $(STAMP)
+	$(BIN)/python -m pilotage.contract write $(if $(ACKNOWLEDGE),--acknowledge)
+
 ## Benchmarks (not tests): each starts what it needs and ends with `ratio: <number>`.
 bench-gateway: $(STAMP)
 	$(BIN)/python -m bench.gateway

@@ -51,13 +51,18 @@ from shared.concurrency import etag, require_if_match
 from shared.contracts.kpi import AggregateInclude, KpiAggregate, KpiAggregateRequest, KpiPublic
 from shared.contracts.strategy import (
     CurrentSource,
+    ForestKeyResult,
     KeyResultKind,
     KpiLink,
     KpiLinks,
     KpiValue,
     ObjectiveCopy,
     ObjectiveCopyCreate,
+    ObjectiveForest,
+    ObjectiveForestNode,
+    ObjectiveLineage,
     ObjectiveStatus,
+    ObjectiveSummary,
 )
 from shared.errors import Conflict, DependencyError, DependencyUnavailable, FieldError, NotFound, UnprocessableContent
 from shared.idempotency import Answer, IdempotentRequest, run_once
@@ -84,6 +89,7 @@ class Readings:
     kpi_unavailable: bool = False
     progress: dict[uuid.UUID, float | None] = field(default_factory=dict)
     measured_by_kpi: dict[uuid.UUID, bool] = field(default_factory=dict)
+    latest_check_ins: dict[uuid.UUID, dt.datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,11 +223,16 @@ async def _read_key_results(
     objectives: dict[uuid.UUID, Objective],
     kpi: KpiClient | None,
     settings: StrategySettings,
+    *,
+    latest_check_ins: dict[uuid.UUID, dt.datetime] | None = None,
 ) -> tuple[list[KeyResultPublic], bool]:
-    """The key results as read now, and whether the KPI service could not be reached."""
+    """The key results as read now, and whether the KPI service could not be reached; fills
+    ``latest_check_ins``, when given, with the time of each one's latest check-in."""
     check_ins: dict[uuid.UUID, list[CheckIn]] = defaultdict(list)
     for check_in in await repository.check_ins_of(session, [k.id for k in key_results]):
         check_ins[check_in.key_result_id].append(check_in)
+    if latest_check_ins is not None:
+        latest_check_ins.update((key, made[-1].checked_at) for key, made in check_ins.items())
     readings, cached_at, unavailable = await _read_kpis(key_results, objectives, kpi, settings)
     public = [
         _read_key_result(
@@ -243,8 +254,12 @@ async def _readings(
 ) -> Readings:
     objectives = {o.id: o for o in await repository.subtrees(session, set(root_ids))}
     key_results = await repository.key_results_of(session, objectives.keys())
-    public, unavailable = await _read_key_results(session, key_results, objectives, kpi, settings)
+    latest_check_ins: dict[uuid.UUID, dt.datetime] = {}
+    public, unavailable = await _read_key_results(
+        session, key_results, objectives, kpi, settings, latest_check_ins=latest_check_ins
+    )
     readings = Readings(objectives, defaultdict(list), defaultdict(list), kpi_unavailable=unavailable)
+    readings.latest_check_ins = latest_check_ins
     for objective in objectives.values():
         if objective.parent_id in objectives and objective.archived_at is None:
             readings.children[objective.parent_id].append(objective)
@@ -335,6 +350,69 @@ async def objective_tree(
     objective = await get_objective(session, objective_id)
     readings = await _readings(session, [objective.id], kpi, settings)
     return _tree(readings, objective, settings, utcnow())
+
+
+async def objective_lineage(
+    session: AsyncSession, objective_id: uuid.UUID, settings: StrategySettings, kpi: KpiClient | None
+) -> ObjectiveLineage:
+    """The objective with its progress and key results, and every objective above it (nearest
+    first) with theirs: one load of the whole tree (a parent's progress needs all its subtree) and
+    one KPI call for it."""
+    objective = await get_objective(session, objective_id)
+    chain = await repository.lineage(session, objective.id)
+    # Every member of the chain as a root: an archived one is loaded, and so is what lies under it.
+    readings = await _readings(session, chain, kpi, settings)
+    now = utcnow()
+    return ObjectiveLineage(
+        objective=_public(readings, objective, settings, now),
+        key_results=readings.key_results[objective.id],
+        parents=[
+            ObjectiveSummary.model_validate(_objective_fields(readings, readings.objectives[i], settings, now))
+            for i in chain[1:]
+        ],
+    )
+
+
+async def objective_forest(
+    session: AsyncSession,
+    settings: StrategySettings,
+    kpi: KpiClient | None,
+    *,
+    active_on: dt.date | None = None,
+    level: Level | None = None,
+) -> ObjectiveForest:
+    """Every objective not archived whose period holds ``active_on`` (default: today), at ``level``
+    when given, as trees: a root is one whose parent is not in that set. Each node carries its
+    progress (over every child, in the set or not), its key results with their latest check-in
+    time, and its children in the set; one KPI call for the whole forest."""
+    day = active_on or local_date(utcnow(), settings.zone)
+    members = await repository.objectives_active_on(session, day, level)
+    readings = await _readings(session, [o.id for o in members], kpi, settings)
+    in_set: dict[uuid.UUID | None, list[Objective]] = defaultdict(list)
+    ids = {o.id for o in members}
+    for member in members:
+        in_set[member.parent_id if member.parent_id in ids else None].append(member)
+    now = utcnow()
+
+    def node(objective: Objective) -> ObjectiveForestNode:
+        key_results = [
+            ForestKeyResult.model_validate({**k.model_dump(), "last_check_in_at": readings.latest_check_ins.get(k.id)})
+            for k in readings.key_results[objective.id]
+        ]
+        return ObjectiveForestNode.model_validate(
+            {
+                **_objective_fields(readings, objective, settings, now),
+                "key_results": key_results,
+                "children": [node(c) for c in in_set[objective.id]],
+            }
+        )
+
+    return ObjectiveForest(
+        active_on=day,
+        level=level,
+        objectives=[node(root) for root in in_set[None]],
+        degraded=["kpi"] if readings.kpi_unavailable else [],
+    )
 
 
 async def list_objectives(

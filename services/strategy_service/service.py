@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -47,8 +48,15 @@ from services.strategy_service.schemas import (
 )
 from shared.calendar import local_date, local_midnight, period_bounds
 from shared.clients import KpiClient
+from shared.clients.kpi import chunks
 from shared.concurrency import etag, require_if_match
-from shared.contracts.kpi import AggregateInclude, KpiAggregate, KpiAggregateRequest, KpiPublic
+from shared.contracts.kpi import (
+    MAX_AGGREGATE_REQUESTS,
+    AggregateInclude,
+    KpiAggregate,
+    KpiAggregateRequest,
+    KpiPublic,
+)
 from shared.contracts.strategy import (
     CurrentSource,
     ForestKeyResult,
@@ -64,7 +72,15 @@ from shared.contracts.strategy import (
     ObjectiveStatus,
     ObjectiveSummary,
 )
-from shared.errors import Conflict, DependencyError, DependencyUnavailable, FieldError, NotFound, UnprocessableContent
+from shared.errors import (
+    Conflict,
+    DependencyError,
+    DependencyRejected,
+    DependencyUnavailable,
+    FieldError,
+    NotFound,
+    UnprocessableContent,
+)
 from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
 from shared.pagination import Page, PageRequest
@@ -139,6 +155,42 @@ def _kpi_reading(
     return KpiReading(item.value, running_observations(days, aggregation) if aggregation is not None else [])
 
 
+_REFUSED_REQUEST = re.compile(r"^/requests/(\d+)(/|$)")
+
+
+def _refused_requests(refused: DependencyRejected, count: int) -> set[int]:
+    """The requests a 422 of ``POST /v1/kpi-aggregates`` names by pointer (``/requests/3/kpi``)."""
+    if refused.dependency_status != 422 or refused.problem is None:
+        return set()
+    named = (_REFUSED_REQUEST.match(e.pointer or "") for e in refused.problem.errors or [])
+    return {int(m.group(1)) for m in named if m is not None and int(m.group(1)) < count}
+
+
+async def _aggregates(kpi: KpiClient, requests: Sequence[KpiAggregateRequest]) -> list[KpiAggregate | None]:
+    """Each request's aggregate with status and daily values, one call per 500. A request the KPI
+    service refuses on its own (a KPI deleted since it was linked, a range it does not serve) reads
+    as no data — ``None`` — and the others of its call are asked again: one bad link does not blind
+    every other key result of the read."""
+    include = [AggregateInclude.status, AggregateInclude.daily]
+    items: list[KpiAggregate | None] = []
+    for part in chunks(requests, MAX_AGGREGATE_REQUESTS):
+        refused: set[int] = set()
+        while True:
+            asked = [i for i in range(len(part)) if i not in refused]
+            try:
+                answers = await kpi.aggregates([part[i] for i in asked], include=include) if asked else []
+            except DependencyRejected as rejected:
+                named = {asked[i] for i in _refused_requests(rejected, len(asked))}
+                if not named:
+                    raise
+                refused |= named
+                continue
+            by_index = dict(zip(asked, answers, strict=True))
+            items.extend(by_index.get(i) for i in range(len(part)))
+            break
+    return items
+
+
 async def _read_kpis(
     key_results: Sequence[KeyResult],
     objectives: dict[uuid.UUID, Objective],
@@ -153,11 +205,11 @@ async def _read_kpis(
     today = local_date(utcnow(), settings.zone)
     wanted = {k.id: (k.kpi or "", k.kpi_value, *_kpi_range(objectives[k.objective_id], today)) for k in linked}
     ranges = list(dict.fromkeys((key, first, last) for key, _, first, last in wanted.values()))
-    items: list[KpiAggregate] | None = None
+    items: list[KpiAggregate | None] | None = None
     if kpi is not None:
         requests = [KpiAggregateRequest.model_validate({"kpi": k, "from": f, "to": t}) for k, f, t in ranges]
         with contextlib.suppress(DependencyError):  # down, slow, or its breaker open: degrade
-            items = await kpi.aggregates(requests, include=[AggregateInclude.status, AggregateInclude.daily])
+            items = await _aggregates(kpi, requests)
     if items is None:
         readings: dict[uuid.UUID, KpiReading] = {}
         cached_at: dict[uuid.UUID, dt.datetime | None] = {}
@@ -174,7 +226,10 @@ async def _read_kpis(
     for key_result in linked:
         key, _, first, last = wanted[key_result.id]
         objective = objectives[key_result.objective_id]
-        readings[key_result.id] = _kpi_reading(key_result, objective, by_range[(key, first, last)], settings)
+        item = by_range[(key, first, last)]
+        readings[key_result.id] = (
+            KpiReading(None, []) if item is None else _kpi_reading(key_result, objective, item, settings)
+        )
         _kpi_cache[wanted[key_result.id]] = (read_at, now, readings[key_result.id])
     return readings, {}, False
 

@@ -73,16 +73,18 @@ async def lock_tree(session: AsyncSession) -> None:
     await session.exec(select(func.pg_advisory_xact_lock(literal(TREE_LOCK[0]), literal(TREE_LOCK[1]))))
 
 
-def _subtree_cte(root: uuid.UUID) -> Any:
-    """``(id, depth)`` of ``root`` and of every descendant."""
+def _subtree_cte(root: uuid.UUID | str) -> Any:
+    """``(id, depth)`` of ``root`` (an id, or an id or key as text) and of every descendant."""
     units = OrgUnit.__table__  # type: ignore[attr-defined]
-    tree = select(units.c.id, literal(0).label("depth")).where(units.c.id == root).cte("subtree", recursive=True)
+    anchor = units.c.id == root if isinstance(root, uuid.UUID) else _by_id_or_key(root)
+    tree = select(units.c.id, literal(0).label("depth")).where(anchor).cte("subtree", recursive=True)
     children = select(units.c.id, (tree.c.depth + 1).label("depth")).join(tree, units.c.parent_id == tree.c.id)
     return tree.union_all(children)
 
 
-async def subtree(session: AsyncSession, root: uuid.UUID) -> list[OrgUnit]:
-    """The unit ``root`` and every descendant, parents before children, siblings by key: one query."""
+async def subtree(session: AsyncSession, root: uuid.UUID | str) -> list[OrgUnit]:
+    """The unit ``root`` (an id, or an id or key as text) and every descendant, parents before
+    children, siblings by key: one query (empty when there is no such unit)."""
     tree = _subtree_cte(root)
     statement = select(OrgUnit).join(tree, col(OrgUnit.id) == tree.c.id).order_by(tree.c.depth, col(OrgUnit.key))
     return list((await session.exec(statement)).all())

@@ -193,8 +193,10 @@ async def delete_org_unit(
 
 async def org_unit_tree(session: AsyncSession, id_or_key: str) -> OrgUnitTree:
     """The unit with every descendant nested, read in one query."""
-    unit = await get_org_unit(session, id_or_key)
-    rows = await repository.subtree(session, unit.id)
+    rows = await repository.subtree(session, id_or_key)
+    if not rows:
+        raise NotFound(f"No org unit {id_or_key!r}.")
+    unit = rows[0]  # the root: depth 0 comes first
     nodes = {
         row.id: OrgUnitTree.model_validate({**OrgUnitPublic.model_validate(row).model_dump(), "children": []})
         for row in rows

@@ -211,6 +211,11 @@ ORDER BY tr.root, u.key, r.position
 MAX_CANDIDATES = 10
 
 
+def _json(value: Any) -> Any:
+    """A jsonb column, whether or not the connection decodes jsonb itself."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 @dataclass(frozen=True, slots=True)
 class GapRow:
     org_unit_id: uuid.UUID
@@ -238,9 +243,9 @@ async def skill_gaps(session: AsyncSession, roots: Sequence[uuid.UUID], day: dt.
                 level=row["level"],
                 required=row["required"],
                 meeting=row["meeting"],
-                below=orjson.loads(row["below"]),
-                candidates=orjson.loads(row["candidates"]),
-                trainings=orjson.loads(row["trainings"]),
+                below=_json(row["below"]),
+                candidates=_json(row["candidates"]),
+                trainings=_json(row["trainings"]),
             )
         )
     return found

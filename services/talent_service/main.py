@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.talent_service.capability.router import router as capability_router
 from services.talent_service.config import SERVICE, TalentSettings, get_settings
 from services.talent_service.publishing import service as publishing
 from services.talent_service.publishing.router import router as publishing_router
@@ -44,7 +45,7 @@ app = create_app(
     title="Pilotage talent service",
     description="Org units, people, skills, trainings, engagement and HR indicators.",
     settings=get_settings(),
-    routers=[router, publishing_router],
+    routers=[router, capability_router, publishing_router],
     # HR indicators are published as hr.* KPIs: the service signs as itself, kpi:write + measurements:write.
     lifespans=[client_lifespan(KpiClient, Scope.kpi_write, Scope.measurements_write), hr_publishing],
     security=internal_token_scheme,

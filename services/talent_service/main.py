@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.talent_service.config import SERVICE, get_settings
 from services.talent_service.engagement.router import router as engagement_router
+from services.talent_service.engagement.schemas import EngagementResponseBatch
 from services.talent_service.router import router
 from services.talent_service.schemas import PeopleBatch
 from shared.app import create_app
@@ -16,5 +17,5 @@ app = create_app(
     settings=get_settings(),
     routers=[router, engagement_router],
     security=internal_token_scheme,
-    extra_schemas=[PeopleBatch],
+    extra_schemas=[PeopleBatch, EngagementResponseBatch],
 )

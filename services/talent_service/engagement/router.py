@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from services.talent_service.engagement import service
-from services.talent_service.engagement.schemas import EngagementSurveyCreate, EngagementSurveyPublic
+from services.talent_service.engagement.schemas import (
+    EngagementRecorded,
+    EngagementSurveyCreate,
+    EngagementSurveyPublic,
+)
 from shared.auth import Principal, RequireScope, Scope
 from shared.db import SessionDep
 from shared.errors import problem_responses, response_headers
@@ -54,3 +58,27 @@ async def create_engagement_survey(
 )
 async def get_engagement_survey(id_or_key: SurveyIdOrKey, session: SessionDep, _: Reader) -> EngagementSurveyPublic:
     return await service.read_survey(session, id_or_key)
+
+
+@router.post(
+    "/engagement-surveys/{id_or_key}/responses",
+    tags=[TAG],
+    response_model=EngagementRecorded,
+    responses=problem_responses(400, 404, 413),
+    summary="Add up to 1 000 anonymous responses: all or nothing, each bad item by pointer; "
+    "retry safely with Idempotency-Key.",
+    description="Each response holds the respondent's org unit, an eNPS answer 0-10 and an optional "
+    "satisfaction 1-5; nothing else is stored (no person, no time). More than 1 000 responses: 413. "
+    "A batch sent again with the same `Idempotency-Key` gets the first answer and adds nothing.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EngagementResponseBatch"}}},
+        }
+    },
+)
+async def record_engagement_responses(
+    id_or_key: SurveyIdOrKey, request: Request, session: SessionDep, idempotency: Idempotency, _: Writer
+) -> EngagementRecorded:
+    # Parsed by the service itself, item by item, so that every bad item is reported by its pointer.
+    return (await service.record_responses(session, id_or_key, await request.body(), idempotency)).body

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from services.talent_service.engagement import service
 from services.talent_service.engagement.schemas import (
+    Breakdown,
     EngagementRecorded,
+    EngagementResults,
     EngagementSurveyCreate,
     EngagementSurveyPublic,
 )
@@ -82,3 +84,27 @@ async def record_engagement_responses(
 ) -> EngagementRecorded:
     # Parsed by the service itself, item by item, so that every bad item is reported by its pointer.
     return (await service.record_responses(session, id_or_key, await request.body(), idempotency)).body
+
+
+@router.get(
+    "/engagement-surveys/{id_or_key}/results",
+    tags=[TAG],
+    response_model=EngagementResults,
+    response_model_exclude_unset=True,
+    responses=problem_responses(404),
+    summary="A survey's results over a unit's subtree, suppressed below 5 responses and by difference.",
+    description="eNPS = 100 * (share answering 9-10 - share answering 0-6); satisfaction = mean of the "
+    "answers given. With `breakdown=children`, `parts` holds one figure per child unit (its subtree) and "
+    "one for the unit's own direct members (`direct: true`). A figure of fewer than 5 responses, or one "
+    "that could be recovered by subtracting visible figures (DESIGN §9), has `enps` and `satisfaction` "
+    "null and `suppressed: true`; a unit gets the same answer asked alone or in its parent's breakdown. "
+    "No individual answer is ever returned.",
+)
+async def get_engagement_results(
+    id_or_key: SurveyIdOrKey,
+    session: SessionDep,
+    _: Reader,
+    org_unit: Annotated[str, Query(max_length=40, description="The unit (id or key): its whole subtree.")],
+    breakdown: Annotated[Breakdown | None, Query(description="`children`: add `parts`.")] = None,
+) -> EngagementResults:
+    return await service.survey_results(session, id_or_key, org_unit, breakdown)

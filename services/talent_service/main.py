@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from services.talent_service.capability.router import router as capability_router
 from services.talent_service.config import SERVICE, TalentSettings, get_settings
+from services.talent_service.engagement.router import router as engagement_router
+from services.talent_service.engagement.schemas import EngagementResponseBatch
 from services.talent_service.publishing import service as publishing
 from services.talent_service.publishing.router import router as publishing_router
 from services.talent_service.router import router
@@ -45,9 +47,9 @@ app = create_app(
     title="Pilotage talent service",
     description="Org units, people, skills, trainings, engagement and HR indicators.",
     settings=get_settings(),
-    routers=[router, capability_router, publishing_router],
+    routers=[router, capability_router, engagement_router, publishing_router],
     # HR indicators are published as hr.* KPIs: the service signs as itself, kpi:write + measurements:write.
     lifespans=[client_lifespan(KpiClient, Scope.kpi_write, Scope.measurements_write), hr_publishing],
     security=internal_token_scheme,
-    extra_schemas=[PeopleBatch],
+    extra_schemas=[PeopleBatch, EngagementResponseBatch],
 )

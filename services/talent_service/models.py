@@ -135,8 +135,10 @@ class Salary(SQLModel, table=True):
     created_at: dt.datetime = created_at_field()
 
 
-# The capability side's tables live in their sub-domain; imported here so that every table of the
-# schema is known wherever the service's models are (migrations, tests).
+# Sub-domains keep their tables beside their rules; imported here so that this module holds every
+# table of the schema (migrations compare it with the database).
 from services.talent_service.capability import models as capability_models  # noqa: E402
+from services.talent_service.engagement.models import EngagementResponse as EngagementResponse  # noqa: E402
+from services.talent_service.engagement.models import EngagementSurvey as EngagementSurvey  # noqa: E402
 
-__all__ = ["capability_models"]
+__all__ = ["EngagementResponse", "EngagementSurvey", "capability_models"]

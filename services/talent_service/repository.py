@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.talent_service.models import Assignment, OrgUnit, OrgUnitKind, Person, Salary
+from services.talent_service.models import Assignment, EngagementResponse, OrgUnit, OrgUnitKind, Person, Salary
 from shared.pagination import Page, PageRequest, paginate
 from shared.sql import LIKE_ESCAPE, like_literal
 
@@ -102,11 +102,12 @@ async def children_kinds(session: AsyncSession, unit: uuid.UUID) -> set[OrgUnitK
 
 
 async def org_unit_referenced(session: AsyncSession, unit: uuid.UUID) -> bool:
-    """Whether anything refers to the unit (a child unit, an assignment), so it is archived rather
-    than deleted."""
+    """Whether anything refers to the unit (a child unit, an assignment, a survey response), so it
+    is archived rather than deleted."""
     child = exists().where(col(OrgUnit.parent_id) == unit)
     assigned = exists().where(col(Assignment.org_unit_id) == unit)
-    return bool((await session.exec(select(child | assigned))).one())
+    answered = exists().where(col(EngagementResponse.org_unit_id) == unit)
+    return bool((await session.exec(select(child | assigned | answered))).one())
 
 
 async def delete_org_unit(session: AsyncSession, unit: uuid.UUID) -> None:

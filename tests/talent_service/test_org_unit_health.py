@@ -14,6 +14,7 @@ from shared.clients import TalentClient
 from shared.contracts.talent import OrgUnitHealth
 from tests.servers import serve
 from tests.shared.conftest import Recorder, client_settings, tokens
+from tests.talent_service.engagement.helpers import answer, survey
 from tests.talent_service.helpers import as_scopes, hire, unit
 from tests.talent_service.test_skill_gaps import require
 from tests.talent_service.test_skills import assess, skill
@@ -99,3 +100,29 @@ async def test_the_client_asks_once_per_hundred_units(talent_client: httpx.Async
             assert len(recorder.requests) == 2
             assert (await client.org_unit_health([])).items == []
     assert talent_client is not None
+
+
+async def test_the_latest_ended_survey_gives_the_enps_never_an_older_one(
+    talent_client: httpx.AsyncClient, org: dict[str, Any]
+) -> None:
+    await survey(talent_client, "spring", day(-120), day(-100))
+    await answer(talent_client, org["sales"], [10] * 6, survey_key="spring")
+    await answer(talent_client, org["api"], [10, 10, 10, 10, 10, 0], survey_key="spring")
+    await survey(talent_client, "autumn", day(-40), day(-20))
+    await answer(talent_client, org["sales"], [9, 9, 9, 0, 0, 0, 7, 7, 7, 7], survey_key="autumn")
+    await answer(talent_client, org["api"], [10, 10], survey_key="autumn")  # 2 answers: hidden
+    await answer(talent_client, org["eng"], [8] * 5, survey_key="autumn")  # eng's own members
+    await survey(talent_client, "running", day(-5), day(5))  # not ended yet: not the latest eNPS
+    await answer(talent_client, org["sales"], [0] * 8, survey_key="running")
+
+    response = await talent_client.get(
+        "/v1/org-unit-health",
+        params=[("org_unit", "sales"), ("org_unit", "api"), ("org_unit", "eng"), ("org_unit", "co")],
+    )
+    assert response.status_code == 200, response.text
+    sales, api, eng, co = (OrgUnitHealth.model_validate(i) for i in response.json()["items"])
+    assert (sales.enps_survey, sales.enps, sales.enps_suppressed) == ("autumn", pytest.approx(0.0), False)
+    # api answered 2 in autumn: suppressed, and no fall-back to spring's figure
+    assert (api.enps_survey, api.enps, api.enps_suppressed) == ("autumn", None, True)
+    assert (eng.enps, eng.enps_suppressed) == (pytest.approx(100 * 2 / 7), False)  # 2 promoters of 7, no detractor
+    assert (co.enps, co.enps_suppressed) == (pytest.approx(100 * (5 - 3) / 17), False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,6 +43,7 @@ from services.talent_service.capability.schemas import (
     TrainingRef,
 )
 from services.talent_service.config import TalentSettings
+from services.talent_service.engagement.service import latest_enps
 from services.talent_service.models import IdempotencyRecord, OrgUnit
 from shared.concurrency import etag, require_if_match
 from shared.contracts.talent import InternalCandidate, OrgUnitHealth, OrgUnitHealthList, SkillShortfall
@@ -428,27 +428,6 @@ MAX_HEALTH_UNITS = 500
 YEAR_DAYS = 365
 
 
-@dataclass(frozen=True, slots=True)
-class LatestEnps:
-    """§9's "latest eNPS" of a unit: the latest survey whose period has ended, over its subtree."""
-
-    survey: str  # the survey's key
-    enps: float | None  # null when suppressed
-    suppressed: bool
-
-
-async def latest_enps(
-    session: AsyncSession,  # noqa: ARG001 - the engagement side reads its surveys through it
-    units: Sequence[uuid.UUID],  # noqa: ARG001
-    today: dt.date,  # noqa: ARG001
-) -> dict[uuid.UUID, LatestEnps]:
-    """Each unit's latest eNPS as of ``today`` (units without an ended survey left out).
-
-    The seam the engagement side fills: until engagement surveys are recorded, no unit has one, so
-    health reports ``enps`` null, ``enps_survey`` null and ``enps_suppressed`` false."""
-    return {}
-
-
 def _shortfall(row: repository.GapRow) -> SkillShortfall:
     meeting = min(row.required, row.meeting)
     return SkillShortfall(
@@ -506,7 +485,7 @@ async def org_unit_health(session: AsyncSession, names: Sequence[str], settings:
                 open_gaps=len(shortfalls),
                 shortfalls=shortfalls,
                 enps=survey.enps if survey else None,
-                enps_survey=survey.survey if survey else None,
+                enps_survey=survey.survey_key if survey else None,
                 enps_suppressed=survey.suppressed if survey else False,
             )
         )

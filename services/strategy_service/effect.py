@@ -56,9 +56,11 @@ class EffectWindow:
 
 def effect_window(start: dt.date, due: dt.date, done_on: dt.date | None, today: dt.date) -> EffectWindow:
     """``w = clamp(due - start + 1, 7, 90)`` days; before = the ``w`` days before the start; after =
-    the ``w`` days after the day it was done, cut at today (in progress: from the start to today)."""
+    the ``w`` days after the day it was done, cut at today (in progress: from the start to today).
+    Like every period, the before window is cut at today too (an initiative started ahead of its
+    start date)."""
     days = min(max((due - start).days + 1, MIN_WINDOW_DAYS), MAX_WINDOW_DAYS)
-    before = DateRange(start - days * DAY, start - DAY)
+    before = DateRange(start - days * DAY, min(start - DAY, today))
     after = DateRange(start, today) if done_on is None else DateRange(done_on + DAY, min(done_on + days * DAY, today))
     return EffectWindow(days, before, after)
 

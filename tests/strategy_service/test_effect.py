@@ -97,3 +97,9 @@ def test_relative_effect_is_null_when_the_level_before_is_zero() -> None:
 def test_empty_samples_give_no_effect() -> None:
     result = measure_effect([], [1.0, 2.0], GoodSide.up)
     assert (result.effect, result.p_value, result.verdict) == (None, None, Verdict.inconclusive)
+
+
+def test_before_window_is_cut_at_today_for_an_initiative_started_ahead_of_its_start_date() -> None:
+    early = effect_window(D(2026, 3, 10), D(2026, 3, 20), done_on=None, today=D(2026, 3, 5))
+    assert early.before == DateRange(D(2026, 2, 27), D(2026, 3, 5))
+    assert early.after.first > early.after.last  # nothing after yet

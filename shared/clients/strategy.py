@@ -3,19 +3,31 @@
 ::
 
     objectives = await strategy.objectives(level=Level.company)
+    open_ones = await strategy.initiatives(objective_ids=ids, kpis=["supply.on_time_delivery"])
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
 from shared.auth import CurrentPrincipal
-from shared.clients.base import ServiceClient
-from shared.contracts.strategy import Level, ObjectivePublic
+from shared.clients.base import ServiceClient, json_bytes
+from shared.contracts.strategy import (
+    MAX_LOOKUP_TARGETS,
+    InitiativeBrief,
+    InitiativeBriefs,
+    InitiativeLookup,
+    Level,
+    ObjectivePublic,
+)
 from shared.pagination import Page
+
+T = TypeVar("T")
 
 
 class StrategyClient(ServiceClient):
@@ -38,6 +50,33 @@ class StrategyClient(ServiceClient):
     ) -> list[ObjectivePublic]:
         """Every objective matching the filters, in the service's order (pages of 500)."""
         return await self._every_page("/v1/objectives", _filters(level, parent_id), Page[ObjectivePublic])
+
+    async def initiatives(
+        self,
+        *,
+        objective_ids: Iterable[uuid.UUID] = (),
+        key_result_ids: Iterable[uuid.UUID] = (),
+        kpis: Iterable[str] = (),
+        open_only: bool = True,
+    ) -> list[InitiativeBrief]:
+        """The initiatives (not archived; only ``planned`` and ``in_progress`` ones with
+        ``open_only``) aimed at any of these objectives, key results or KPIs, each once: one
+        ``POST /v1/initiative-lookups`` per 500 targets of each kind (a read, retried like a GET),
+        oldest first within a call. Nothing asked, nothing called."""
+        parts = [_chunks(list(dict.fromkeys(ids))) for ids in (objective_ids, key_result_ids, kpis)]
+        found: dict[uuid.UUID, InitiativeBrief] = {}
+        for objectives, key_results, keys in itertools.zip_longest(*parts, fillvalue=[]):
+            lookup = InitiativeLookup(
+                objective_ids=list(objectives), key_result_ids=list(key_results), kpis=list(keys), open_only=open_only
+            )
+            response = await self._send("POST", "/v1/initiative-lookups", content=json_bytes(lookup), read=True)
+            for brief in self._answer(response, InitiativeBriefs).items:
+                found.setdefault(brief.id, brief)
+        return list(found.values())
+
+
+def _chunks(items: list[T]) -> list[list[T]]:
+    return [items[i : i + MAX_LOOKUP_TARGETS] for i in range(0, len(items), MAX_LOOKUP_TARGETS)]
 
 
 def _filters(level: Level | None, parent_id: uuid.UUID | None) -> dict[str, str | None]:

@@ -32,15 +32,18 @@ async def test_initiatives_of_many_targets_in_one_call(
         [{"id": g, "title": "Goal", "level": "company", "period_start": TODAY, "period_end": TODAY} for g in goals],
     )
     late, on_kpi, done, elsewhere = (uuid.uuid4() for _ in range(4))
-    base = {"title": "Plan", "start_date": TODAY - 9 * DAY, "due_date": TODAY + DAY}
+    start, due = TODAY - 9 * DAY, TODAY + DAY
     first, second = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    scrap, running, finished = "ops.scrap_rate", InitiativeStatus.in_progress, InitiativeStatus.done
     await insert_rows(
         connection,
-        Initiative(**base | {"due_date": TODAY - DAY}, id=late, objective_id=goals[0], created_at=first),
-        Initiative(**base, id=on_kpi, kpi="ops.scrap_rate", status=InitiativeStatus.in_progress, created_at=second),
-        Initiative(**base, id=done, objective_id=goals[1], kpi="ops.scrap_rate", status=InitiativeStatus.done,
-                   done_on=TODAY),
-        Initiative(**base, id=elsewhere, objective_id=goals[2]),
+        Initiative(title="Late", start_date=start, due_date=TODAY - DAY, id=late, objective_id=goals[0],
+                   created_at=first),
+        Initiative(title="On", start_date=start, due_date=due, id=on_kpi, kpi=scrap, status=running,
+                   created_at=second),
+        Initiative(title="Done", start_date=start, due_date=due, id=done, objective_id=goals[1], kpi=scrap,
+                   status=finished, done_on=TODAY),
+        Initiative(title="Other", start_date=start, due_date=due, id=elsewhere, objective_id=goals[2]),
     )  # fmt: skip
     recorder = Recorder(app)
     client = StrategyClient.create(

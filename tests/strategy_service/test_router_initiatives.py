@@ -347,3 +347,15 @@ async def test_one_lookup_finds_the_initiatives_aimed_at_many_targets(
     assert (await strategy_client.post("/v1/initiative-lookups", json={})).json() == {"items": []}
     too_many = {"kpis": [f"k.{n}" for n in range(501)]}
     refused(await strategy_client.post("/v1/initiative-lookups", json=too_many), "/kpis")
+
+
+async def test_dates_stay_within_the_platforms_years(strategy_client: httpx.AsyncClient) -> None:
+    goal = await objective(strategy_client)
+    body = {"title": "x", "objective_id": goal["id"], "due_date": "2026-01-31"}
+    refused(await strategy_client.post("/v1/initiatives", json=body | {"start_date": "0001-01-01"}), "/start_date")
+    refused(
+        await strategy_client.post(
+            "/v1/initiatives", json=body | {"start_date": "1900-01-01", "due_date": "9999-12-31"}
+        ),
+        "/due_date",
+    )

@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from services.strategy_service.effect import Verdict
 from shared.contracts.kpi import Direction
 from shared.contracts.strategy import InitiativeStatus
-from shared.schemas import PublicModel, StrictModel
+from shared.schemas import EARLIEST_YEAR, LATEST_YEAR, PublicModel, StrictModel
 
 _KPI = "Key of the KPI it aims to move (checked with the KPI service)."
+
+
+def _within_years(day: dt.date) -> dt.date:
+    # The effect reads up to 90 days before the start: keep every window inside the calendar.
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise ValueError(f"the date is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return day
+
+
+Day = Annotated[dt.date, AfterValidator(_within_years)]
 
 
 class InitiativeCreate(StrictModel):
@@ -26,8 +37,8 @@ class InitiativeCreate(StrictModel):
     objective_id: uuid.UUID | None = None
     key_result_id: uuid.UUID | None = None
     kpi: str | None = Field(default=None, min_length=1, max_length=100, description=_KPI)
-    start_date: dt.date = Field(description="First day of the work (local date).")
-    due_date: dt.date = Field(description="Day it is due, on or after `start_date`.")
+    start_date: Day = Field(description="First day of the work (local date).")
+    due_date: Day = Field(description="Day it is due, on or after `start_date`.")
     status: InitiativeStatus = Field(
         default=InitiativeStatus.planned, description="`planned` or `in_progress`; it is marked done with PATCH."
     )
@@ -46,10 +57,10 @@ class InitiativeUpdate(StrictModel):
     objective_id: uuid.UUID | None = None
     key_result_id: uuid.UUID | None = None
     kpi: str | None = Field(default=None, min_length=1, max_length=100, description=_KPI)
-    start_date: dt.date | None = None
-    due_date: dt.date | None = None
+    start_date: Day | None = None
+    due_date: Day | None = None
     status: InitiativeStatus | None = None
-    done_on: dt.date | None = None
+    done_on: Day | None = None
 
 
 class InitiativePublic(PublicModel):

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from services.strategy_service.effect import Verdict
+from services.strategy_service.effect import EffectVerdict
 from shared.contracts.kpi import Direction
 from shared.contracts.strategy import InitiativeStatus
 from shared.schemas import EARLIEST_YEAR, LATEST_YEAR, PublicModel, StrictModel
@@ -124,7 +124,7 @@ class InitiativeEffect(PublicModel):
     p_value: float | None = Field(
         description="Two-sided Welch t-test of the two samples; null below 2 values on a side or without variance."
     )
-    verdict: Verdict
+    verdict: EffectVerdict
     band_min: float | None = Field(
         default=None,
         description="For a `target_range` KPI: the band of its current target (`band_min`..`band_max`); the good "

@@ -16,6 +16,7 @@ from services.strategy_service.schemas import (
     KeyResultCreate,
     KeyResultPublic,
     KeyResultUpdate,
+    ObjectiveClose,
     ObjectiveCreate,
     ObjectivePublic,
     ObjectiveTree,
@@ -213,6 +214,28 @@ async def archive_objective(
     if_match: IfMatch = None,
 ) -> ObjectivePublic:
     objective = await service.archive_objective(session, objective_id, if_match, settings, kpi)
+    return tag.tagged(objective, objective.version)
+
+
+@router.post(
+    "/objectives/{objective_id}/close",
+    tags=["objectives"],
+    response_model=ObjectivePublic,
+    responses={**_TAGGED, **problem_responses(404, 409, 412, 422, 428, 503)},
+    summary="Close the objective (If-Match required): final progress and pace frozen, status completed, "
+    "retrospective kept.",
+)
+async def close_objective(
+    objective_id: uuid.UUID,
+    body: ObjectiveClose,
+    session: SessionDep,
+    settings: StrategySettingsDep,
+    kpi: Kpi,
+    tag: ResponseETag,
+    _: Writer,
+    if_match: IfMatch = None,
+) -> ObjectivePublic:
+    objective = await service.close_objective(session, objective_id, body, if_match, settings, kpi)
     return tag.tagged(objective, objective.version)
 
 

@@ -41,6 +41,7 @@ from services.strategy_service.schemas import (
     KeyResultCreate,
     KeyResultPublic,
     KeyResultUpdate,
+    ObjectiveClose,
     ObjectiveCreate,
     ObjectivePublic,
     ObjectiveTree,
@@ -334,7 +335,11 @@ def _measured_by_kpi(readings: Readings, objective_id: uuid.UUID) -> bool:
 
 def _progress(readings: Readings, objective_id: uuid.UUID) -> float | None:
     """The weighted roll-up of §9; archived or cancelled children do not count (archived ones are
-    not even loaded), nor do children without a progress."""
+    not even loaded), nor do children without a progress. A closed objective counts with the
+    progress frozen when it was closed."""
+    closed = readings.objectives.get(objective_id)
+    if closed is not None and closed.closed_at is not None:
+        return closed.final_progress
     if objective_id not in readings.progress:
         parts: list[tuple[float, float | None]] = [(k.weight, k.progress) for k in readings.key_results[objective_id]]
         parts += [
@@ -349,6 +354,14 @@ def _progress(readings: Readings, objective_id: uuid.UUID) -> float | None:
 def _objective_fields(
     readings: Readings, objective: Objective, settings: StrategySettings, now: dt.datetime
 ) -> dict[str, Any]:
+    if objective.closed_at is not None:  # frozen when it was closed
+        return {
+            **objective.model_dump(),
+            "progress": objective.final_progress,
+            "expected_progress": objective.final_expected_progress,
+            "pace_status": objective.final_pace_status,
+            "degraded": [],
+        }
     progress = _progress(readings, objective.id)
     start, end = period_bounds(objective.period_start, objective.period_end, settings.zone)
     expected = expected_progress(now, start, end)
@@ -591,6 +604,8 @@ async def update_objective(
         await repository.lock_hierarchy(session)
     objective = await get_objective(session, objective_id, for_update=True)
     require_if_match(if_match, objective.version)
+    if objective.closed_at is not None and changes.keys() - {"title", "description"}:
+        raise Conflict("The objective is closed: its figures are final; only its title and description may change.")
     if "description" in changes and changes["description"] is None:
         changes["description"] = ""
     for name, value in changes.items():
@@ -712,6 +727,45 @@ async def copy_objective(
         return Answer(answer, status_code=201, headers=headers)
 
     return await run_once(session, IdempotencyRecord, ObjectiveCopy, idempotency, create)
+
+
+async def close_objective(
+    session: AsyncSession,
+    objective_id: uuid.UUID,
+    body: ObjectiveClose,
+    if_match: str | None,
+    settings: StrategySettings,
+    kpi: KpiClient | None,
+) -> ObjectivePublic:
+    """Close the objective at the end of its period: its progress, expected progress and pace as read
+    now are stored and shown by every later read, its status becomes ``completed``, and the
+    retrospective is kept. Closing is done once (409 after); 503 while a linked KPI cannot be read,
+    so that no figure is frozen from stale data."""
+    objective = await get_objective(session, objective_id, for_update=True)
+    require_if_match(if_match, objective.version)
+    if objective.closed_at is not None:
+        raise Conflict(f"The objective was closed at {objective.closed_at.isoformat()}: it is closed once.")
+    if objective.archived_at is not None:
+        raise Conflict("The objective is archived: it is not closed.")
+    if objective.status is ObjectiveStatus.cancelled:
+        raise Conflict("The objective is cancelled: it has no final progress to record.")
+    live = await _read_objective(session, objective, settings, kpi)
+    if live.degraded:
+        raise DependencyUnavailable(
+            "kpi", "The KPI service cannot be reached to read the final progress; retry shortly.", retry_after=5
+        )
+    objective.final_progress = live.progress
+    objective.final_expected_progress = live.expected_progress
+    objective.final_pace_status = live.pace_status
+    objective.retrospective = body.retrospective
+    objective.closed_at = utcnow()
+    objective.status = ObjectiveStatus.completed
+    objective.version += 1
+    objective.updated_at = utcnow()
+    session.add(objective)
+    await session.flush()
+    await session.refresh(objective)
+    return await _read_objective(session, objective, settings, kpi)
 
 
 # --- key results -------------------------------------------------------------------------------

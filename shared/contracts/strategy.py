@@ -84,6 +84,12 @@ class ObjectivePublic(PublicModel):
     expected_progress: float = Field(description="Share of the period elapsed, in the organisation's time zone.")
     pace_status: PaceStatus
     degraded: list[str] = Field(description="Sources that could not be reached (e.g. `kpi`), else empty.")
+    closed_at: dt.datetime | None = Field(
+        default=None,
+        description="When the objective was closed (`POST …/close`): progress and pace are then the figures "
+        "frozen at that instant.",
+    )
+    retrospective: str | None = Field(default=None, description="The note recorded when the objective was closed.")
 
 
 class KeyResultPublic(PublicModel):
@@ -199,12 +205,6 @@ class ObjectiveCopy(ObjectivePublic):
         description="Whether the copy contributes to the original's parent: only when the parent's "
         "period overlaps the new one (false as well when the original had no parent)."
     )
-    closed_at: dt.datetime | None = Field(
-        default=None,
-        description="When the objective was closed (`POST …/close`): progress and pace are then the figures "
-        "frozen at that instant.",
-    )
-    retrospective: str | None = Field(default=None, description="The note recorded when the objective was closed.")
 
 
 # --- initiatives --------------------------------------------------------------------------------

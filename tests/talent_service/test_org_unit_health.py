@@ -126,4 +126,5 @@ async def test_the_latest_ended_survey_gives_the_enps_never_an_older_one(
     assert (api.enps_survey, api.enps, api.enps_suppressed) == ("autumn", None, True)
     assert eng.enps == pytest.approx(100 * 2 / 7)  # 2 promoters of 7, no detractor
     assert co.enps == pytest.approx(100 * (5 - 3) / 17)
-    assert not (eng.enps_suppressed or co.enps_suppressed)
+    assert not eng.enps_suppressed
+    assert not co.enps_suppressed

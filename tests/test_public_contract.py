@@ -36,7 +36,7 @@ def test_the_committed_snapshot_is_the_live_document(live: dict[str, Any]) -> No
 def _git(*args: str) -> str | None:
     if shutil.which("git") is None:
         return None
-    done = subprocess.run(["git", *args], cwd=SNAPSHOT.parent, capture_output=True, text=True, check=False)
+    done = subprocess.run(["git", *args], cwd=SNAPSHOT.parents[1], capture_output=True, text=True, check=False)
     return done.stdout if done.returncode == 0 else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 import time
 import uuid
@@ -16,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -131,22 +133,21 @@ def _kpi_range(objective: Objective, today: dt.date) -> tuple[dt.date, dt.date]:
     return objective.period_start, min(objective.period_end, today)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_bounds(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """A local day's first instant and the next day's: the same few days for every KPI of a read."""
+    return local_midnight(day, zone), local_midnight(day + dt.timedelta(days=1), zone)
+
+
 def _kpi_reading(
     key_result: KeyResult, objective: Objective, item: KpiAggregate, settings: StrategySettings
 ) -> KpiReading:
     zone = settings.zone
+    first, last = objective.period_start, objective.period_end
     days = [
-        DayAggregate(
-            local_midnight(d.date, zone),
-            local_midnight(d.date + dt.timedelta(days=1), zone),
-            d.value,
-            d.count,
-            d.sum,
-            d.min,
-            d.max,
-        )
+        DayAggregate(*_day_bounds(d.date, zone), d.value, d.count, d.sum, d.min, d.max)
         for d in item.daily or []
-        if objective.period_start <= d.date <= objective.period_end
+        if first <= d.date <= last
     ]
     if key_result.kpi_value is KpiValue.latest:
         return KpiReading(item.status.value if item.status is not None else None, daily_observations(days))

@@ -208,6 +208,10 @@ class SalaryEvolution(BaseModel):
 
 
 class Engagement(BaseModel):
+    """The latest survey whose period ends in `[from, to]`, over the unit's subtree: `enps` and
+    `satisfaction` null and `suppressed` true below 5 responses or when suppressed by difference, as
+    in the survey's results (`satisfaction` also below 5 answers of it)."""
+
     responses: int
     enps: float | None
     satisfaction: float | None
@@ -215,9 +219,8 @@ class Engagement(BaseModel):
 
 
 class HrIndicators(BaseModel):
-    """DESIGN §9 for the unit's whole subtree over `[from, to]` (cut at today). The training,
-    skill and engagement fields are null until trainings, skill assessments and surveys are recorded
-    by the service."""
+    """DESIGN §9 for the unit's whole subtree over `[from, to]` (cut at today). The training and
+    skill fields are null until trainings and skill assessments are recorded by the service."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -242,7 +245,9 @@ class HrIndicators(BaseModel):
     training_effectiveness: float | None = Field(description="Null: trainings are not recorded yet.")
     training_effectiveness_pairs: int | None = Field(description="Null: trainings are not recorded yet.")
     skill_coverage: float | None = Field(description="Null: skill requirements are not recorded yet.")
-    engagement: Engagement | None = Field(description="Null: no survey ends in the period (none recorded yet).")
+    engagement: Engagement | None = Field(
+        description="The latest survey whose period ends in `[from, to]`; null when none does."
+    )
     salary_evolution: SalaryEvolution
 
 

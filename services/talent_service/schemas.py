@@ -208,6 +208,10 @@ class SalaryEvolution(BaseModel):
 
 
 class Engagement(BaseModel):
+    """The latest survey whose period ends in `[from, to]`, over the unit's subtree: `enps` and
+    `satisfaction` null and `suppressed` true below 5 responses or when suppressed by difference, as
+    in the survey's results (`satisfaction` also below 5 answers of it)."""
+
     responses: int
     enps: float | None
     satisfaction: float | None
@@ -215,8 +219,7 @@ class Engagement(BaseModel):
 
 
 class HrIndicators(BaseModel):
-    """DESIGN §9 for the unit's whole subtree over `[from, to]` (cut at today). The engagement
-    field is null until surveys are recorded by the service."""
+    """DESIGN §9 for the unit's whole subtree over `[from, to]` (cut at today)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -250,7 +253,9 @@ class HrIndicators(BaseModel):
         description="Σ min(N, members meeting the level) / Σ N over the subtree's required skills at the close "
         "of `to`; null without requirements."
     )
-    engagement: Engagement | None = Field(description="Null: no survey ends in the period (none recorded yet).")
+    engagement: Engagement | None = Field(
+        description="The latest survey whose period ends in `[from, to]`; null when none does."
+    )
     salary_evolution: SalaryEvolution
 
 

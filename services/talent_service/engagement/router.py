@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from services.talent_service.engagement import service
 from services.talent_service.engagement.schemas import (
-    Breakdown,
+    EngagementBreakdown,
     EngagementRecorded,
     EngagementResults,
     EngagementSurveyCreate,
@@ -105,6 +105,6 @@ async def get_engagement_results(
     session: SessionDep,
     _: Reader,
     org_unit: Annotated[str, Query(max_length=40, description="The unit (id or key): its whole subtree.")],
-    breakdown: Annotated[Breakdown | None, Query(description="`children`: add `parts`.")] = None,
+    breakdown: Annotated[EngagementBreakdown | None, Query(description="`children`: add `parts`.")] = None,
 ) -> EngagementResults:
     return await service.survey_results(session, id_or_key, org_unit, breakdown)

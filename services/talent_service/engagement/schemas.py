@@ -64,7 +64,7 @@ class EngagementRecorded(BaseModel):
     recorded: int = Field(description="How many responses this batch added.")
 
 
-class Breakdown(StrEnum):
+class EngagementBreakdown(StrEnum):
     children = "children"
 
 

@@ -25,7 +25,7 @@ from services.talent_service.engagement import repository
 from services.talent_service.engagement.models import EngagementSurvey
 from services.talent_service.engagement.repository import Tally
 from services.talent_service.engagement.schemas import (
-    Breakdown,
+    EngagementBreakdown,
     EngagementPart,
     EngagementRecorded,
     EngagementResponseIn,
@@ -262,7 +262,7 @@ def _fields(unit: OrgUnit, figure: Figure) -> dict[str, Any]:
 
 
 async def survey_results(
-    session: AsyncSession, id_or_key: str, org_unit: str, breakdown: Breakdown | None
+    session: AsyncSession, id_or_key: str, org_unit: str, breakdown: EngagementBreakdown | None
 ) -> EngagementResults:
     """The survey's results over the unit's subtree; with ``breakdown=children``, one part per child
     (its subtree, children by key) and one for the unit's own direct members. Each figure is the
@@ -271,7 +271,7 @@ async def survey_results(
     unit = await _org_unit(session, org_unit)
     figures = (await survey_figures(session, [survey.id]))[survey.id]
     results = EngagementResults.model_validate(_fields(unit, figures.subtree(unit.id)))
-    if breakdown is Breakdown.children:
+    if breakdown is EngagementBreakdown.children:
         children = [u for u in await talent_repository.subtree(session, unit.id) if u.parent_id == unit.id]
         results.parts = [
             *(EngagementPart.model_validate({**_fields(c, figures.subtree(c.id)), "direct": False}) for c in children),

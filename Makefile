@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status clean
+.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-talent clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ format: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/pilotage migrate
 
+## Refresh the public contract docs/openapi.json (ACKNOWLEDGE=1 accepts a change that breaks clients).
+.PHONY: openapi
+openapi: $(STAMP)
+	$(BIN)/python -m pilotage.contract write $(if $(ACKNOWLEDGE),--acknowledge)
+
 ## Benchmarks (not tests): each starts what it needs and ends with `ratio: <number>`.
 bench-gateway: $(STAMP)
 	$(BIN)/python -m bench.gateway
@@ -55,6 +60,9 @@ bench-reads: $(STAMP)
 
 bench-status: $(STAMP)
 	$(BIN)/python -m bench.status
+
+bench-talent: $(STAMP)
+	$(BIN)/python -m bench.talent
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,7 +19,15 @@ ROUTES: dict[str, tuple[str, ...]] = {
         "/v1/kpi-index",
         "/v1/kpi-events",
     ),
-    "strategy": ("/v1/objectives", "/v1/key-results", "/v1/check-ins", "/v1/kpi-links", "/v1/objective-forest"),
+    "strategy": (
+        "/v1/objectives",
+        "/v1/key-results",
+        "/v1/check-ins",
+        "/v1/kpi-links",
+        "/v1/objective-forest",
+        "/v1/initiatives",
+        "/v1/initiative-lookups",
+    ),
     "talent": (
         "/v1/org-units",
         "/v1/people",
@@ -28,6 +36,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
         "/v1/enrolments",
         "/v1/engagement-surveys",
         "/v1/hr-indicators",
+        "/v1/org-unit-health",
     ),
 }
 

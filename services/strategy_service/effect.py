@@ -26,7 +26,9 @@ SIGNIFICANCE = 0.05
 DAY = dt.timedelta(days=1)
 
 
-class Verdict(StrEnum):
+class EffectVerdict(StrEnum):
+    """Whether an initiative's KPI moved the right way, the wrong way, or not clearly."""
+
     improved = "improved"
     worsened = "worsened"
     inconclusive = "inconclusive"
@@ -56,9 +58,11 @@ class EffectWindow:
 
 def effect_window(start: dt.date, due: dt.date, done_on: dt.date | None, today: dt.date) -> EffectWindow:
     """``w = clamp(due - start + 1, 7, 90)`` days; before = the ``w`` days before the start; after =
-    the ``w`` days after the day it was done, cut at today (in progress: from the start to today)."""
+    the ``w`` days after the day it was done, cut at today (in progress: from the start to today).
+    Like every period, the before window is cut at today too (an initiative started ahead of its
+    start date)."""
     days = min(max((due - start).days + 1, MIN_WINDOW_DAYS), MAX_WINDOW_DAYS)
-    before = DateRange(start - days * DAY, start - DAY)
+    before = DateRange(start - days * DAY, min(start - DAY, today))
     after = DateRange(start, today) if done_on is None else DateRange(done_on + DAY, min(done_on + days * DAY, today))
     return EffectWindow(days, before, after)
 
@@ -70,7 +74,7 @@ class Effect:
     effect: float | None
     relative_effect: float | None
     p_value: float | None
-    verdict: Verdict
+    verdict: EffectVerdict
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -93,14 +97,14 @@ def measure_effect(before: Sequence[float], after: Sequence[float], good: GoodSi
     effect = None if mean_before is None or mean_after is None else mean_after - mean_before
     relative = effect / abs(mean_before) if effect is not None and mean_before else None
     p_value = welch_p_value(before, after)
-    verdict = Verdict.inconclusive
+    verdict = EffectVerdict.inconclusive
     enough = len(before) >= MIN_SAMPLE_DAYS and len(after) >= MIN_SAMPLE_DAYS
     if enough and effect is not None and p_value is not None and p_value < SIGNIFICANCE and good is not GoodSide.none:
         direction = (effect > 0) - (effect < 0)
         if direction == good.value:
-            verdict = Verdict.improved
+            verdict = EffectVerdict.improved
         elif direction == -good.value:
-            verdict = Verdict.worsened
+            verdict = EffectVerdict.worsened
     return Effect(mean_before, mean_after, effect, relative, p_value, verdict)
 
 

@@ -9,8 +9,12 @@ from sqlalchemy import CheckConstraint, Column, Date, Float, ForeignKey, Index, 
 from sqlmodel import Field, SQLModel
 
 from services.strategy_service.config import SCHEMA
+
+# The initiatives sub-domain's tables live in the same schema (registered with the metadata here).
+from services.strategy_service.initiatives.models import Initiative as Initiative
+from services.strategy_service.initiatives.models import ProgressUpdate as ProgressUpdate
 from shared.contracts.kpi import Aggregation
-from shared.contracts.strategy import KeyResultKind, KpiValue, ObjectiveStatus
+from shared.contracts.strategy import KeyResultKind, KpiValue, ObjectiveStatus, PaceStatus
 from shared.contracts.strategy import Level as Level
 from shared.idempotency import idempotency_record_table
 from shared.models import (
@@ -56,6 +60,12 @@ class Objective(SQLModel, table=True):
     weight: float = Field(default=1.0, sa_type=Numeric(asdecimal=False), nullable=False)
     version: int = _version_field()
     archived_at: dt.datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
+    # Set once, by closing the objective: the figures every later read shows instead of live ones.
+    closed_at: dt.datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
+    retrospective: str | None = Field(default=None, sa_type=Text, nullable=True)
+    final_progress: float | None = Field(default=None, sa_type=Float, nullable=True)
+    final_expected_progress: float | None = Field(default=None, sa_type=Float, nullable=True)
+    final_pace_status: PaceStatus | None = enum_field(PaceStatus, 16, nullable=True, default=None)
     created_at: dt.datetime = created_at_field()
     updated_at: dt.datetime = updated_at_field()
 

@@ -16,6 +16,7 @@ from services.strategy_service.schemas import (
     KeyResultCreate,
     KeyResultPublic,
     KeyResultUpdate,
+    ObjectiveClose,
     ObjectiveCreate,
     ObjectivePublic,
     ObjectiveTree,
@@ -24,7 +25,14 @@ from services.strategy_service.schemas import (
 from shared.auth import CurrentPrincipal, Principal, RequireScope, Scope
 from shared.clients import KpiClient
 from shared.concurrency import IfMatch, ResponseETag
-from shared.contracts.strategy import KpiLinks, ObjectiveCopy, ObjectiveCopyCreate, ObjectiveStatus
+from shared.contracts.strategy import (
+    KpiLinks,
+    ObjectiveCopy,
+    ObjectiveCopyCreate,
+    ObjectiveForest,
+    ObjectiveLineage,
+    ObjectiveStatus,
+)
 from shared.db import SessionDep
 from shared.errors import problem_responses, response_headers
 from shared.idempotency import Idempotency
@@ -117,6 +125,36 @@ async def get_objective_tree(
     return await service.objective_tree(session, objective_id, settings, kpi)
 
 
+@router.get(
+    "/objectives/{objective_id}/lineage",
+    tags=["objectives"],
+    response_model=ObjectiveLineage,
+    responses=problem_responses(404),
+    summary="The objective with its key results, and every objective above it up to the root, with progress.",
+)
+async def get_objective_lineage(
+    objective_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, kpi: Kpi, _: Reader
+) -> ObjectiveLineage:
+    return await service.objective_lineage(session, objective_id, settings, kpi)
+
+
+@router.get(
+    "/objective-forest",
+    tags=["objectives"],
+    response_model=ObjectiveForest,
+    summary="Every objective active on a day as trees, each with progress, key results and latest check-ins.",
+)
+async def get_objective_forest(
+    session: SessionDep,
+    settings: StrategySettingsDep,
+    kpi: Kpi,
+    _: Reader,
+    active_on: Annotated[IsoDate | None, Query(description="The day (default: today, the organisation's).")] = None,
+    level: Annotated[Level | None, Query(description="Only objectives at this level.")] = None,
+) -> ObjectiveForest:
+    return await service.objective_forest(session, settings, kpi, active_on=active_on, level=level)
+
+
 @router.post(
     "/objectives/{objective_id}/copy",
     tags=["objectives"],
@@ -176,6 +214,28 @@ async def archive_objective(
     if_match: IfMatch = None,
 ) -> ObjectivePublic:
     objective = await service.archive_objective(session, objective_id, if_match, settings, kpi)
+    return tag.tagged(objective, objective.version)
+
+
+@router.post(
+    "/objectives/{objective_id}/close",
+    tags=["objectives"],
+    response_model=ObjectivePublic,
+    responses={**_TAGGED, **problem_responses(404, 409, 412, 422, 428, 503)},
+    summary="Close the objective (If-Match required): final progress and pace frozen, status completed, "
+    "retrospective kept.",
+)
+async def close_objective(
+    objective_id: uuid.UUID,
+    body: ObjectiveClose,
+    session: SessionDep,
+    settings: StrategySettingsDep,
+    kpi: Kpi,
+    tag: ResponseETag,
+    _: Writer,
+    if_match: IfMatch = None,
+) -> ObjectivePublic:
+    objective = await service.close_objective(session, objective_id, body, if_match, settings, kpi)
     return tag.tagged(objective, objective.version)
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "KeyResultCreate",
     "KeyResultPublic",
     "KeyResultUpdate",
+    "ObjectiveClose",
     "ObjectiveCreate",
     "ObjectivePublic",
     "ObjectiveTree",
@@ -59,6 +60,12 @@ class ObjectiveUpdate(StrictModel):
     period_end: dt.date | None = None
     status: ObjectiveStatus | None = None
     weight: float | None = Field(default=None, gt=0, le=1_000, description=_WEIGHT)
+
+
+class ObjectiveClose(StrictModel):
+    retrospective: str = Field(
+        min_length=1, max_length=10_000, description="What was learnt: what worked, what did not, what comes next."
+    )
 
 
 class KeyResultCreate(StrictModel):

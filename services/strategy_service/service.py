@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import re
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,6 +43,7 @@ from services.strategy_service.schemas import (
     KeyResultCreate,
     KeyResultPublic,
     KeyResultUpdate,
+    ObjectiveClose,
     ObjectiveCreate,
     ObjectivePublic,
     ObjectiveTree,
@@ -47,19 +51,39 @@ from services.strategy_service.schemas import (
 )
 from shared.calendar import local_date, local_midnight, period_bounds
 from shared.clients import KpiClient
+from shared.clients.kpi import chunks
 from shared.concurrency import etag, require_if_match
-from shared.contracts.kpi import AggregateInclude, KpiAggregate, KpiAggregateRequest, KpiPublic
+from shared.contracts.kpi import (
+    MAX_AGGREGATE_REQUESTS,
+    AggregateInclude,
+    KpiAggregate,
+    KpiAggregateRequest,
+    KpiPublic,
+)
 from shared.contracts.strategy import (
     CurrentSource,
+    ForestKeyResult,
     KeyResultKind,
     KpiLink,
     KpiLinks,
     KpiValue,
     ObjectiveCopy,
     ObjectiveCopyCreate,
+    ObjectiveForest,
+    ObjectiveForestNode,
+    ObjectiveLineage,
     ObjectiveStatus,
+    ObjectiveSummary,
 )
-from shared.errors import Conflict, DependencyError, DependencyUnavailable, FieldError, NotFound, UnprocessableContent
+from shared.errors import (
+    Conflict,
+    DependencyError,
+    DependencyRejected,
+    DependencyUnavailable,
+    FieldError,
+    NotFound,
+    UnprocessableContent,
+)
 from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
 from shared.pagination import Page, PageRequest
@@ -84,6 +108,7 @@ class Readings:
     kpi_unavailable: bool = False
     progress: dict[uuid.UUID, float | None] = field(default_factory=dict)
     measured_by_kpi: dict[uuid.UUID, bool] = field(default_factory=dict)
+    latest_check_ins: dict[uuid.UUID, dt.datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,22 +133,21 @@ def _kpi_range(objective: Objective, today: dt.date) -> tuple[dt.date, dt.date]:
     return objective.period_start, min(objective.period_end, today)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_bounds(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """A local day's first instant and the next day's: the same few days for every KPI of a read."""
+    return local_midnight(day, zone), local_midnight(day + dt.timedelta(days=1), zone)
+
+
 def _kpi_reading(
     key_result: KeyResult, objective: Objective, item: KpiAggregate, settings: StrategySettings
 ) -> KpiReading:
     zone = settings.zone
+    first, last = objective.period_start, objective.period_end
     days = [
-        DayAggregate(
-            local_midnight(d.date, zone),
-            local_midnight(d.date + dt.timedelta(days=1), zone),
-            d.value,
-            d.count,
-            d.sum,
-            d.min,
-            d.max,
-        )
+        DayAggregate(*_day_bounds(d.date, zone), d.value, d.count, d.sum, d.min, d.max)
         for d in item.daily or []
-        if objective.period_start <= d.date <= objective.period_end
+        if first <= d.date <= last
     ]
     if key_result.kpi_value is KpiValue.latest:
         return KpiReading(item.status.value if item.status is not None else None, daily_observations(days))
@@ -131,6 +155,42 @@ def _kpi_reading(
         return KpiReading(None, [])
     aggregation = key_result.kpi_aggregation
     return KpiReading(item.value, running_observations(days, aggregation) if aggregation is not None else [])
+
+
+_REFUSED_REQUEST = re.compile(r"^/requests/(\d+)(/|$)")
+
+
+def _refused_requests(refused: DependencyRejected, count: int) -> set[int]:
+    """The requests a 422 of ``POST /v1/kpi-aggregates`` names by pointer (``/requests/3/kpi``)."""
+    if refused.dependency_status != 422 or refused.problem is None:
+        return set()
+    named = (_REFUSED_REQUEST.match(e.pointer or "") for e in refused.problem.errors or [])
+    return {int(m.group(1)) for m in named if m is not None and int(m.group(1)) < count}
+
+
+async def _aggregates(kpi: KpiClient, requests: Sequence[KpiAggregateRequest]) -> list[KpiAggregate | None]:
+    """Each request's aggregate with status and daily values, one call per 500. A request the KPI
+    service refuses on its own (a KPI deleted since it was linked, a range it does not serve) reads
+    as no data — ``None`` — and the others of its call are asked again: one bad link does not blind
+    every other key result of the read."""
+    include = [AggregateInclude.status, AggregateInclude.daily]
+    items: list[KpiAggregate | None] = []
+    for part in chunks(requests, MAX_AGGREGATE_REQUESTS):
+        refused: set[int] = set()
+        while True:
+            asked = [i for i in range(len(part)) if i not in refused]
+            try:
+                answers = await kpi.aggregates([part[i] for i in asked], include=include) if asked else []
+            except DependencyRejected as rejected:
+                named = {asked[i] for i in _refused_requests(rejected, len(asked))}
+                if not named:
+                    raise
+                refused |= named
+                continue
+            by_index = dict(zip(asked, answers, strict=True))
+            items.extend(by_index.get(i) for i in range(len(part)))
+            break
+    return items
 
 
 async def _read_kpis(
@@ -147,11 +207,11 @@ async def _read_kpis(
     today = local_date(utcnow(), settings.zone)
     wanted = {k.id: (k.kpi or "", k.kpi_value, *_kpi_range(objectives[k.objective_id], today)) for k in linked}
     ranges = list(dict.fromkeys((key, first, last) for key, _, first, last in wanted.values()))
-    items: list[KpiAggregate] | None = None
+    items: list[KpiAggregate | None] | None = None
     if kpi is not None:
         requests = [KpiAggregateRequest.model_validate({"kpi": k, "from": f, "to": t}) for k, f, t in ranges]
         with contextlib.suppress(DependencyError):  # down, slow, or its breaker open: degrade
-            items = await kpi.aggregates(requests, include=[AggregateInclude.status, AggregateInclude.daily])
+            items = await _aggregates(kpi, requests)
     if items is None:
         readings: dict[uuid.UUID, KpiReading] = {}
         cached_at: dict[uuid.UUID, dt.datetime | None] = {}
@@ -168,7 +228,10 @@ async def _read_kpis(
     for key_result in linked:
         key, _, first, last = wanted[key_result.id]
         objective = objectives[key_result.objective_id]
-        readings[key_result.id] = _kpi_reading(key_result, objective, by_range[(key, first, last)], settings)
+        item = by_range[(key, first, last)]
+        readings[key_result.id] = (
+            KpiReading(None, []) if item is None else _kpi_reading(key_result, objective, item, settings)
+        )
         _kpi_cache[wanted[key_result.id]] = (read_at, now, readings[key_result.id])
     return readings, {}, False
 
@@ -217,11 +280,16 @@ async def _read_key_results(
     objectives: dict[uuid.UUID, Objective],
     kpi: KpiClient | None,
     settings: StrategySettings,
+    *,
+    latest_check_ins: dict[uuid.UUID, dt.datetime] | None = None,
 ) -> tuple[list[KeyResultPublic], bool]:
-    """The key results as read now, and whether the KPI service could not be reached."""
+    """The key results as read now, and whether the KPI service could not be reached; fills
+    ``latest_check_ins``, when given, with the time of each one's latest check-in."""
     check_ins: dict[uuid.UUID, list[CheckIn]] = defaultdict(list)
     for check_in in await repository.check_ins_of(session, [k.id for k in key_results]):
         check_ins[check_in.key_result_id].append(check_in)
+    if latest_check_ins is not None:
+        latest_check_ins.update((key, made[-1].checked_at) for key, made in check_ins.items())
     readings, cached_at, unavailable = await _read_kpis(key_results, objectives, kpi, settings)
     public = [
         _read_key_result(
@@ -243,8 +311,12 @@ async def _readings(
 ) -> Readings:
     objectives = {o.id: o for o in await repository.subtrees(session, set(root_ids))}
     key_results = await repository.key_results_of(session, objectives.keys())
-    public, unavailable = await _read_key_results(session, key_results, objectives, kpi, settings)
+    latest_check_ins: dict[uuid.UUID, dt.datetime] = {}
+    public, unavailable = await _read_key_results(
+        session, key_results, objectives, kpi, settings, latest_check_ins=latest_check_ins
+    )
     readings = Readings(objectives, defaultdict(list), defaultdict(list), kpi_unavailable=unavailable)
+    readings.latest_check_ins = latest_check_ins
     for objective in objectives.values():
         if objective.parent_id in objectives and objective.archived_at is None:
             readings.children[objective.parent_id].append(objective)
@@ -264,7 +336,11 @@ def _measured_by_kpi(readings: Readings, objective_id: uuid.UUID) -> bool:
 
 def _progress(readings: Readings, objective_id: uuid.UUID) -> float | None:
     """The weighted roll-up of §9; archived or cancelled children do not count (archived ones are
-    not even loaded), nor do children without a progress."""
+    not even loaded), nor do children without a progress. A closed objective counts with the
+    progress frozen when it was closed."""
+    closed = readings.objectives.get(objective_id)
+    if closed is not None and closed.closed_at is not None:
+        return closed.final_progress
     if objective_id not in readings.progress:
         parts: list[tuple[float, float | None]] = [(k.weight, k.progress) for k in readings.key_results[objective_id]]
         parts += [
@@ -279,6 +355,14 @@ def _progress(readings: Readings, objective_id: uuid.UUID) -> float | None:
 def _objective_fields(
     readings: Readings, objective: Objective, settings: StrategySettings, now: dt.datetime
 ) -> dict[str, Any]:
+    if objective.closed_at is not None:  # frozen when it was closed
+        return {
+            **objective.model_dump(),
+            "progress": objective.final_progress,
+            "expected_progress": objective.final_expected_progress,
+            "pace_status": objective.final_pace_status,
+            "degraded": [],
+        }
     progress = _progress(readings, objective.id)
     start, end = period_bounds(objective.period_start, objective.period_end, settings.zone)
     expected = expected_progress(now, start, end)
@@ -335,6 +419,69 @@ async def objective_tree(
     objective = await get_objective(session, objective_id)
     readings = await _readings(session, [objective.id], kpi, settings)
     return _tree(readings, objective, settings, utcnow())
+
+
+async def objective_lineage(
+    session: AsyncSession, objective_id: uuid.UUID, settings: StrategySettings, kpi: KpiClient | None
+) -> ObjectiveLineage:
+    """The objective with its progress and key results, and every objective above it (nearest
+    first) with theirs: one load of the whole tree (a parent's progress needs all its subtree) and
+    one KPI call for it."""
+    objective = await get_objective(session, objective_id)
+    chain = await repository.lineage(session, objective.id)
+    # Every member of the chain as a root: an archived one is loaded, and so is what lies under it.
+    readings = await _readings(session, chain, kpi, settings)
+    now = utcnow()
+    return ObjectiveLineage(
+        objective=_public(readings, objective, settings, now),
+        key_results=readings.key_results[objective.id],
+        parents=[
+            ObjectiveSummary.model_validate(_objective_fields(readings, readings.objectives[i], settings, now))
+            for i in chain[1:]
+        ],
+    )
+
+
+async def objective_forest(
+    session: AsyncSession,
+    settings: StrategySettings,
+    kpi: KpiClient | None,
+    *,
+    active_on: dt.date | None = None,
+    level: Level | None = None,
+) -> ObjectiveForest:
+    """Every objective not archived whose period holds ``active_on`` (default: today), at ``level``
+    when given, as trees: a root is one whose parent is not in that set. Each node carries its
+    progress (over every child, in the set or not), its key results with their latest check-in
+    time, and its children in the set; one KPI call for the whole forest."""
+    day = active_on or local_date(utcnow(), settings.zone)
+    members = await repository.objectives_active_on(session, day, level)
+    readings = await _readings(session, [o.id for o in members], kpi, settings)
+    in_set: dict[uuid.UUID | None, list[Objective]] = defaultdict(list)
+    ids = {o.id for o in members}
+    for member in members:
+        in_set[member.parent_id if member.parent_id in ids else None].append(member)
+    now = utcnow()
+
+    def node(objective: Objective) -> ObjectiveForestNode:
+        key_results = [
+            ForestKeyResult.model_validate({**k.model_dump(), "last_check_in_at": readings.latest_check_ins.get(k.id)})
+            for k in readings.key_results[objective.id]
+        ]
+        return ObjectiveForestNode.model_validate(
+            {
+                **_objective_fields(readings, objective, settings, now),
+                "key_results": key_results,
+                "children": [node(c) for c in in_set[objective.id]],
+            }
+        )
+
+    return ObjectiveForest(
+        active_on=day,
+        level=level,
+        objectives=[node(root) for root in in_set[None]],
+        degraded=["kpi"] if readings.kpi_unavailable else [],
+    )
 
 
 async def list_objectives(
@@ -458,6 +605,8 @@ async def update_objective(
         await repository.lock_hierarchy(session)
     objective = await get_objective(session, objective_id, for_update=True)
     require_if_match(if_match, objective.version)
+    if objective.closed_at is not None and changes.keys() - {"title", "description"}:
+        raise Conflict("The objective is closed: its figures are final; only its title and description may change.")
     if "description" in changes and changes["description"] is None:
         changes["description"] = ""
     for name, value in changes.items():
@@ -579,6 +728,45 @@ async def copy_objective(
         return Answer(answer, status_code=201, headers=headers)
 
     return await run_once(session, IdempotencyRecord, ObjectiveCopy, idempotency, create)
+
+
+async def close_objective(
+    session: AsyncSession,
+    objective_id: uuid.UUID,
+    body: ObjectiveClose,
+    if_match: str | None,
+    settings: StrategySettings,
+    kpi: KpiClient | None,
+) -> ObjectivePublic:
+    """Close the objective at the end of its period: its progress, expected progress and pace as read
+    now are stored and shown by every later read, its status becomes ``completed``, and the
+    retrospective is kept. Closing is done once (409 after); 503 while a linked KPI cannot be read,
+    so that no figure is frozen from stale data."""
+    objective = await get_objective(session, objective_id, for_update=True)
+    require_if_match(if_match, objective.version)
+    if objective.closed_at is not None:
+        raise Conflict(f"The objective was closed at {objective.closed_at.isoformat()}: it is closed once.")
+    if objective.archived_at is not None:
+        raise Conflict("The objective is archived: it is not closed.")
+    if objective.status is ObjectiveStatus.cancelled:
+        raise Conflict("The objective is cancelled: it has no final progress to record.")
+    live = await _read_objective(session, objective, settings, kpi)
+    if live.degraded:
+        raise DependencyUnavailable(
+            "kpi", "The KPI service cannot be reached to read the final progress; retry shortly.", retry_after=5
+        )
+    objective.final_progress = live.progress
+    objective.final_expected_progress = live.expected_progress
+    objective.final_pace_status = live.pace_status
+    objective.retrospective = body.retrospective
+    objective.closed_at = utcnow()
+    objective.status = ObjectiveStatus.completed
+    objective.version += 1
+    objective.updated_at = utcnow()
+    session.add(objective)
+    await session.flush()
+    await session.refresh(objective)
+    return await _read_objective(session, objective, settings, kpi)
 
 
 # --- key results -------------------------------------------------------------------------------

@@ -16,6 +16,15 @@ MAX_BATCH_PEOPLE = 1_000
 
 class TalentSettings(Settings):
     org_timezone: str = Field(default="UTC", description="IANA time zone whose calendar defines HR days.")
+    hr_publish_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often the service publishes its HR indicators to the KPI service as `hr.*` KPIs "
+        "(0: never on its own; `POST /v1/hr-indicators/publish` still does).",
+    )
+    hr_publish_months: int = Field(
+        default=24, ge=1, le=600, description="How many calendar months, the current one included, a publish covers."
+    )
 
     @field_validator("org_timezone")
     @classmethod

@@ -133,3 +133,12 @@ class Salary(SQLModel, table=True):
     amount: float = Field(sa_type=Double, nullable=False)
     currency: str = Field(sa_type=String(3), nullable=False)
     created_at: dt.datetime = created_at_field()
+
+
+# Sub-domains keep their tables beside their rules; imported here so that this module holds every
+# table of the schema (migrations compare it with the database).
+from services.talent_service.capability import models as capability_models  # noqa: E402
+from services.talent_service.engagement.models import EngagementResponse as EngagementResponse  # noqa: E402
+from services.talent_service.engagement.models import EngagementSurvey as EngagementSurvey  # noqa: E402
+
+__all__ = ["EngagementResponse", "EngagementSurvey", "capability_models"]

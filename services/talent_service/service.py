@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.talent_service import repository
 from services.talent_service.config import MAX_BATCH_PEOPLE, TalentSettings
+from services.talent_service.engagement import service as engagement_service
 from services.talent_service.models import (
     Assignment,
     IdempotencyRecord,
@@ -26,6 +27,7 @@ from services.talent_service.schemas import (
     AssignmentCreate,
     AssignmentPublic,
     Assignments,
+    Engagement,
     HrIndicators,
     HrIndicatorSeries,
     OrgUnitCreate,
@@ -193,8 +195,10 @@ async def delete_org_unit(
 
 async def org_unit_tree(session: AsyncSession, id_or_key: str) -> OrgUnitTree:
     """The unit with every descendant nested, read in one query."""
-    unit = await get_org_unit(session, id_or_key)
-    rows = await repository.subtree(session, unit.id)
+    rows = await repository.subtree(session, id_or_key)
+    if not rows:
+        raise NotFound(f"No org unit {id_or_key!r}.")
+    unit = rows[0]  # the root: depth 0 comes first
     nodes = {
         row.id: OrgUnitTree.model_validate({**OrgUnitPublic.model_validate(row).model_dump(), "children": []})
         for row in rows
@@ -739,7 +743,13 @@ async def _salary_visibility(
 
 
 def _indicators(
-    unit: OrgUnit, a: dt.date, b: dt.date, row: repository.WorkforceRow, *, salary_shown: bool
+    unit: OrgUnit,
+    a: dt.date,
+    b: dt.date,
+    row: repository.WorkforceRow,
+    *,
+    salary_shown: bool,
+    engagement: Engagement | None,
 ) -> HrIndicators:
     average = (row.headcount_start + row.headcount_end) / 2
     hidden = not salary_shown
@@ -761,11 +771,11 @@ def _indicators(
         voluntary_turnover_rate=_rate(row.voluntary_separations, average),
         retention_rate=_rate(row.stayed, row.headcount_start),
         internal_mobility_rate=_rate(row.internal_moves, average),
-        training_completion_rate=None,
-        training_effectiveness=None,
-        training_effectiveness_pairs=None,
-        skill_coverage=None,
-        engagement=None,
+        training_completion_rate=_rate(row.completed, row.enrolments),
+        training_effectiveness=row.mean_gain if row.effectiveness_pairs else None,
+        training_effectiveness_pairs=row.effectiveness_pairs,
+        skill_coverage=_rate(row.coverage_met, row.coverage_required),
+        engagement=engagement,
         salary_evolution=SalaryEvolution(
             people=row.salary_people,
             mean_change=None if hidden else row.mean_change,
@@ -800,7 +810,8 @@ async def hr_indicators(
     periods = [(start, last)]
     [row] = await repository.workforce(session, unit.id, periods)
     [shown] = await _salary_visibility(session, unit, periods, [row])
-    return _indicators(unit, start, last, row, salary_shown=shown)
+    [engagement] = await engagement_service.engagement_over_periods(session, unit.id, periods)
+    return _indicators(unit, start, last, row, salary_shown=shown, engagement=engagement)
 
 
 def bucket_start(day: dt.date, bucket: SeriesBucket) -> dt.date:
@@ -849,8 +860,10 @@ async def hr_indicator_series(
         )
     rows = await repository.workforce(session, unit.id, periods)
     shown = await _salary_visibility(session, unit, periods, rows)
+    engagements = await engagement_service.engagement_over_periods(session, unit.id, periods)
     return HrIndicatorSeries(
         items=[
-            _indicators(unit, a, b, row, salary_shown=ok) for (a, b), row, ok in zip(periods, rows, shown, strict=True)
+            _indicators(unit, a, b, row, salary_shown=ok, engagement=engagement)
+            for (a, b), row, ok, engagement in zip(periods, rows, shown, engagements, strict=True)
         ]
     )

@@ -13,8 +13,9 @@ the same answer asked alone or in any breakdown::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 MINIMUM_GROUP = 5
 DIRECT = ""  # the part of a breakdown that stands for the unit's own direct members
@@ -57,15 +58,15 @@ def breakdown(unit: str, parents: Mapping[str, str | None], direct: Mapping[str,
     return parts
 
 
-def visible_units(parents: Mapping[str, str | None], direct: Mapping[str, int]) -> set[str]:
-    """Every unit whose figure may be shown. ``parents`` maps each unit of the forest to its parent
-    (None for a root); ``direct`` counts each unit's own members (or responses)."""
+def _walk(parents: Mapping[str, str | None], direct: Mapping[str, int]) -> tuple[set[str], set[str]]:
+    """The units that may be shown, and those of them whose direct part may be shown too."""
     totals = subtree_counts(parents, direct)
     children: dict[str, list[str]] = {}
     for unit, parent in parents.items():
         if parent is not None:
             children.setdefault(parent, []).append(unit)
     shown: set[str] = set()
+    direct_shown: set[str] = set()
     frontier = [u for u, p in parents.items() if p is None and totals[u] >= MINIMUM_GROUP]
     while frontier:
         unit = frontier.pop()
@@ -73,8 +74,37 @@ def visible_units(parents: Mapping[str, str | None], direct: Mapping[str, int]) 
         parts = {child: totals[child] for child in children.get(unit, [])}
         parts[DIRECT] = direct.get(unit, 0)
         hidden = suppress(parts)
+        if DIRECT not in hidden:
+            direct_shown.add(unit)
         frontier.extend(child for child in children.get(unit, []) if child not in hidden)
-    return shown
+    return shown, direct_shown
+
+
+def visible_units(parents: Mapping[str, str | None], direct: Mapping[str, int]) -> set[str]:
+    """Every unit whose figure may be shown. ``parents`` maps each unit of the forest to its parent
+    (None for a root); ``direct`` counts each unit's own members (or responses)."""
+    return _walk(parents, direct)[0]
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown(Generic[K]):
+    """What one suppression allows in a forest."""
+
+    units: frozenset[K]  # the units whose figure (over their subtree) may be shown
+    direct_parts: frozenset[K]  # the units whose own direct members may be shown as a part of their breakdown
+
+
+def shown_figures(parents: Mapping[K, K | None], direct: Mapping[K, int]) -> Shown[K]:
+    """:func:`visible_units` and :func:`direct_part_visible` for every unit at once, for units named
+    by any key (ids): ``parents`` maps each unit to its parent, ``direct`` counts its own members."""
+    names = {unit: str(unit) for unit in parents}
+    units = {name: unit for unit, name in names.items()}
+    tree = {names[u]: names.get(p) if p is not None else None for u, p in parents.items()}
+    shown, direct_shown = _walk(tree, {names[u]: direct.get(u, 0) for u in parents})
+    return Shown(frozenset(units[n] for n in shown), frozenset(units[n] for n in direct_shown))
 
 
 def direct_part_visible(unit: str, parents: Mapping[str, str | None], direct: Mapping[str, int]) -> bool:

@@ -7,11 +7,17 @@
         counts = await kpi.ingest([MeasurementPointIn(kpi="hr.headcount.sales", ts=month_start, value=42)])
         quarter = await kpi.aggregates([KpiAggregateRequest(kpi="supply.otd", from_=q_start, to=q_end)])
         owners = {entry.key: entry.owner_org_unit_id for entry in await kpi.index()}
+        # A writer without kpi:read (the talent service) learns which of its KPIs exist from a dry run:
+        state = await kpi.writable(["hr.headcount.sales", "hr.enps.sales"], at=month_start)
+        await kpi.create_kpis([definition for definition in wanted if definition.key in state.unknown])
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 from urllib.parse import quote
 
@@ -35,6 +41,7 @@ from shared.contracts.kpi import (
     KpiStatuses,
     MeasurementPointIn,
 )
+from shared.errors import MAX_REPORTED_ERRORS, DependencyRejected
 
 STATUSES_PER_CALL = 500
 """The most keys ``GET /v1/kpi-statuses`` takes at once."""
@@ -68,6 +75,15 @@ def key_chunks(keys: Sequence[str], size: int, max_bytes: int) -> list[Sequence[
     if current:
         result.append(current)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Writability:
+    """What a dry run says of KPI keys: those that do not exist and those that are archived (both
+    refuse measurements); every other key asked is writable."""
+
+    unknown: frozenset[str] = field(default_factory=frozenset)
+    archived: frozenset[str] = field(default_factory=frozenset)
 
 
 class KpiClient(ServiceClient):
@@ -105,6 +121,46 @@ class KpiClient(ServiceClient):
             total.updated += counts.updated
             total.unchanged += counts.unchanged
         return total
+
+    async def writable(self, keys: Iterable[str], *, at: dt.datetime) -> Writability:
+        """Which of ``keys`` do not exist or are archived, asked without reading any KPI (a caller
+        with ``measurements:write`` only, like the talent service, may not): a dry-run ingestion of
+        one point per key at ``at`` (a past instant), whose 422 names each unwritable point by
+        pointer. One call per 100 keys, so that every refusal is listed (a problem lists at most
+        100 errors); nothing is written. A key the caller may not write is a 403
+        (:class:`~shared.errors.DependencyRejected`)."""
+        unknown: set[str] = set()
+        archived: set[str] = set()
+        for part in chunks(list(dict.fromkeys(keys)), MAX_REPORTED_ERRORS):
+            body = json_bytes({"points": [{"kpi": key, "ts": at, "value": 0.0} for key in part]})
+            response = await self._send(
+                "POST", "/v1/measurements", params=httpx.QueryParams({"dry_run": "true"}), content=body
+            )
+            if response.is_success:
+                continue
+            rejected = self.rejected(response)
+            errors = rejected.problem.errors if rejected.problem is not None else None
+            if response.status_code != 422 or not errors:
+                raise rejected
+            for error in errors:
+                index = _point_index(error.pointer)
+                if index is None or index >= len(part) or error.code not in ("unknown_kpi", "archived_kpi"):
+                    raise rejected  # refused for another reason: not a question of existence
+                (unknown if error.code == "unknown_kpi" else archived).add(part[index])
+        return Writability(unknown=frozenset(unknown), archived=frozenset(archived))
+
+    async def create_kpis(self, kpis: Sequence[KpiCreate]) -> list[KpiPublic | None]:
+        """Create each definition (one call each, retried safely with its own ``Idempotency-Key``):
+        the created KPI, or ``None`` where the key was taken meanwhile (someone else created it)."""
+        created: list[KpiPublic | None] = []
+        for kpi in kpis:
+            try:
+                created.append(await self.create_kpi(kpi, idempotency_key=str(uuid.uuid4())))
+            except DependencyRejected as rejected:
+                if rejected.dependency_status != 409:
+                    raise
+                created.append(None)
+        return created
 
     async def aggregates(
         self, requests: Sequence[KpiAggregateRequest], include: Iterable[AggregateInclude] = ()
@@ -144,6 +200,14 @@ class KpiClient(ServiceClient):
         :class:`~shared.errors.DependencyRejected` (409)."""
         response = await self._send("POST", "/v1/kpis", content=json_bytes(kpi), idempotency_key=idempotency_key)
         return self._answer(response, KpiPublic)
+
+
+def _point_index(pointer: str | None) -> int | None:
+    """``17`` for ``/points/17/kpi``."""
+    parts = (pointer or "").split("/")
+    if len(parts) != 4 or parts[1] != "points" or parts[3] != "kpi" or not parts[2].isdigit():
+        return None
+    return int(parts[2])
 
 
 async def _kpi_client(request: Request, principal: CurrentPrincipal) -> KpiClient:

@@ -4,21 +4,39 @@
 
     objectives = await strategy.objectives(level=Level.company)
     measured = {link.kpi: link.key_result_ids for link in await strategy.kpi_links()}
+    view = await strategy.lineage(objective_id)  # None: no such objective
+    trees = (await strategy.forest(active_on=day)).objectives
+    open_ones = await strategy.initiatives(objective_ids=ids, kpis=["supply.on_time_delivery"])
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, TypeVar
 
 import httpx
 from fastapi import Depends, Request
 
 from shared.auth import CurrentPrincipal
-from shared.clients.base import ServiceClient
-from shared.contracts.strategy import KpiLink, KpiLinks, Level, ObjectivePublic
+from shared.clients.base import ServiceClient, json_bytes
+from shared.contracts.strategy import (
+    MAX_LOOKUP_TARGETS,
+    InitiativeBrief,
+    InitiativeBriefs,
+    InitiativeLookup,
+    KpiLink,
+    KpiLinks,
+    Level,
+    ObjectiveForest,
+    ObjectiveLineage,
+    ObjectivePublic,
+)
 from shared.pagination import Page
+
+T = TypeVar("T")
 
 
 class StrategyClient(ServiceClient):
@@ -48,6 +66,49 @@ class StrategyClient(ServiceClient):
         objectives, ordered by key (``GET /v1/kpi-links``: complete, one call)."""
         params = httpx.QueryParams({"active_on": active_on.isoformat()} if active_on else {})
         return self._answer(await self._send("GET", "/v1/kpi-links", params=params), KpiLinks).items
+
+    async def lineage(self, objective_id: uuid.UUID) -> ObjectiveLineage | None:
+        """The objective with its progress and key results and its parent chain up to the root
+        (``GET /v1/objectives/{id}/lineage``, one call), or ``None`` when there is no such objective."""
+        response = await self._send("GET", f"/v1/objectives/{objective_id}/lineage")
+        if response.status_code == 404:
+            return None
+        return self._answer(response, ObjectiveLineage)
+
+    async def forest(self, *, active_on: dt.date | None = None, level: Level | None = None) -> ObjectiveForest:
+        """Every objective active on ``active_on`` (default: the organisation's today), at ``level``
+        when given, as trees with progress, key results and their latest check-in times
+        (``GET /v1/objective-forest``: complete, one call)."""
+        params = {"active_on": active_on.isoformat() if active_on else None, "level": level.value if level else None}
+        sent = httpx.QueryParams({name: value for name, value in params.items() if value is not None})
+        return self._answer(await self._send("GET", "/v1/objective-forest", params=sent), ObjectiveForest)
+
+    async def initiatives(
+        self,
+        *,
+        objective_ids: Iterable[uuid.UUID] = (),
+        key_result_ids: Iterable[uuid.UUID] = (),
+        kpis: Iterable[str] = (),
+        open_only: bool = True,
+    ) -> list[InitiativeBrief]:
+        """The initiatives (not archived; only ``planned`` and ``in_progress`` ones with
+        ``open_only``) aimed at any of these objectives, key results or KPIs, each once: one
+        ``POST /v1/initiative-lookups`` per 500 targets of each kind (a read, retried like a GET),
+        oldest first within a call. Nothing asked, nothing called."""
+        parts = [_chunks(list(dict.fromkeys(ids))) for ids in (objective_ids, key_result_ids, kpis)]
+        found: dict[uuid.UUID, InitiativeBrief] = {}
+        for objectives, key_results, keys in itertools.zip_longest(*parts, fillvalue=[]):
+            lookup = InitiativeLookup(
+                objective_ids=list(objectives), key_result_ids=list(key_results), kpis=list(keys), open_only=open_only
+            )
+            response = await self._send("POST", "/v1/initiative-lookups", content=json_bytes(lookup), read=True)
+            for brief in self._answer(response, InitiativeBriefs).items:
+                found.setdefault(brief.id, brief)
+        return list(found.values())
+
+
+def _chunks(items: list[T]) -> list[list[T]]:
+    return [items[i : i + MAX_LOOKUP_TARGETS] for i in range(0, len(items), MAX_LOOKUP_TARGETS)]
 
 
 def _filters(level: Level | None, parent_id: uuid.UUID | None) -> dict[str, str | None]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from shared.schemas import PublicModel, StrictModel
 
@@ -83,6 +84,12 @@ class ObjectivePublic(PublicModel):
     expected_progress: float = Field(description="Share of the period elapsed, in the organisation's time zone.")
     pace_status: PaceStatus
     degraded: list[str] = Field(description="Sources that could not be reached (e.g. `kpi`), else empty.")
+    closed_at: dt.datetime | None = Field(
+        default=None,
+        description="When the objective was closed (`POST …/close`): progress and pace are then the figures "
+        "frozen at that instant.",
+    )
+    retrospective: str | None = Field(default=None, description="The note recorded when the objective was closed.")
 
 
 class KeyResultPublic(PublicModel):
@@ -198,3 +205,58 @@ class ObjectiveCopy(ObjectivePublic):
         description="Whether the copy contributes to the original's parent: only when the parent's "
         "period overlaps the new one (false as well when the original had no parent)."
     )
+
+
+# --- initiatives --------------------------------------------------------------------------------
+
+
+class InitiativeStatus(StrEnum):
+    """An initiative moves `planned` → `in_progress` → `done` | `cancelled` (`planned` → `cancelled`
+    too); `done` and `cancelled` are final."""
+
+    planned = "planned"
+    in_progress = "in_progress"
+    done = "done"
+    cancelled = "cancelled"
+
+
+OPEN_INITIATIVE_STATUSES = frozenset({InitiativeStatus.planned, InitiativeStatus.in_progress})
+"""The statuses of an initiative still to be carried out: what `overdue` and "an open initiative" mean."""
+
+MAX_LOOKUP_TARGETS = 500
+"""The most objectives, key results or KPIs one `POST /v1/initiative-lookups` names, each."""
+
+
+class InitiativeBrief(PublicModel):
+    """What the alignment views need of an initiative: what it aims at, who carries it, whether it is late."""
+
+    id: uuid.UUID
+    title: str
+    status: InitiativeStatus
+    objective_id: uuid.UUID | None
+    key_result_id: uuid.UUID | None
+    kpi: str | None = Field(description="Key of the KPI it aims to move.")
+    owner_org_unit_id: uuid.UUID | None
+    responsible_person_id: uuid.UUID | None
+    start_date: dt.date
+    due_date: dt.date
+    done_on: dt.date | None
+    overdue: bool = Field(description="Open (`planned` or `in_progress`) and due before today (organisation's date).")
+
+
+class InitiativeLookup(StrictModel):
+    """`POST /v1/initiative-lookups`: the initiatives (not archived) aimed at any of these objectives,
+    key results or KPIs, in one read."""
+
+    objective_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_LOOKUP_TARGETS)
+    key_result_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_LOOKUP_TARGETS)
+    kpis: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=MAX_LOOKUP_TARGETS, description="KPI keys."
+    )
+    open_only: bool = Field(default=True, description="Only `planned` and `in_progress` initiatives.")
+
+
+class InitiativeBriefs(PublicModel):
+    """Every match, oldest first: a complete list, not a page."""
+
+    items: list[InitiativeBrief]

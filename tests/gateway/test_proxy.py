@@ -12,6 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.gateway.config import ROUTES
+from services.gateway.proxy import RouteTable
 from tests.gateway.conftest import running_gateway
 from tests.servers import free_port, serve
 
@@ -225,3 +227,13 @@ async def test_alignment_reads_reach_the_service_that_owns_them(database_url: st
             assert response.status_code == 200, path
             assert response.json() == {"service": service, "path": path}
         assert (await gateway.client.get("/v1/kpi-indexes")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [("/v1/initiatives", "strategy"), ("/v1/initiative-lookups", "strategy"), ("/v1/org-unit-health", "talent")],
+)
+def test_every_service_route_of_the_contract_is_forwarded(path: str, service: str) -> None:
+    upstream = RouteTable(ROUTES, {name: f"http://{name}" for name in ROUTES}).match(path)
+    assert upstream is not None
+    assert upstream.name == service

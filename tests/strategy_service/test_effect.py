@@ -8,8 +8,8 @@ import pytest
 
 from services.strategy_service.effect import (
     DateRange,
+    EffectVerdict,
     GoodSide,
-    Verdict,
     effect_window,
     good_side_for_band,
     measure_effect,
@@ -62,10 +62,10 @@ def test_effect_sign_respects_the_kpis_direction() -> None:
     up = measure_effect(A1, A2, GoodSide.up)
     assert up.effect == pytest.approx(sum(A2) / 15 - sum(A1) / 15)
     assert up.relative_effect == pytest.approx(up.effect / (sum(A1) / 15))  # type: ignore[operator]
-    assert up.verdict is Verdict.improved
-    assert measure_effect(A1, A2, GoodSide.down).verdict is Verdict.worsened
-    assert measure_effect(A2, A1, GoodSide.down).verdict is Verdict.improved
-    assert measure_effect(A1, A2, GoodSide.none).verdict is Verdict.inconclusive
+    assert up.verdict is EffectVerdict.improved
+    assert measure_effect(A1, A2, GoodSide.down).verdict is EffectVerdict.worsened
+    assert measure_effect(A2, A1, GoodSide.down).verdict is EffectVerdict.improved
+    assert measure_effect(A1, A2, GoodSide.none).verdict is EffectVerdict.inconclusive
 
 
 def test_target_range_moves_toward_the_band() -> None:
@@ -78,14 +78,14 @@ def test_fewer_than_five_days_is_inconclusive_even_when_significant() -> None:
     small = measure_effect([1.0, 1.1, 0.9, 1.0], [5.0, 5.1, 4.9, 5.0, 5.2], GoodSide.up)
     assert small.p_value is not None
     assert small.p_value < 0.05
-    assert small.verdict is Verdict.inconclusive
+    assert small.verdict is EffectVerdict.inconclusive
 
 
 def test_not_significant_is_inconclusive() -> None:
     result = measure_effect([1, 3, 2, 4, 2], [2, 4, 1, 3, 3], GoodSide.up)
     assert result.p_value is not None
     assert result.p_value > 0.05
-    assert result.verdict is Verdict.inconclusive
+    assert result.verdict is EffectVerdict.inconclusive
 
 
 def test_relative_effect_is_null_when_the_level_before_is_zero() -> None:
@@ -96,4 +96,10 @@ def test_relative_effect_is_null_when_the_level_before_is_zero() -> None:
 
 def test_empty_samples_give_no_effect() -> None:
     result = measure_effect([], [1.0, 2.0], GoodSide.up)
-    assert (result.effect, result.p_value, result.verdict) == (None, None, Verdict.inconclusive)
+    assert (result.effect, result.p_value, result.verdict) == (None, None, EffectVerdict.inconclusive)
+
+
+def test_before_window_is_cut_at_today_for_an_initiative_started_ahead_of_its_start_date() -> None:
+    early = effect_window(D(2026, 3, 10), D(2026, 3, 20), done_on=None, today=D(2026, 3, 5))
+    assert early.before == DateRange(D(2026, 2, 27), D(2026, 3, 5))
+    assert early.after.first > early.after.last  # nothing after yet

@@ -26,6 +26,7 @@ async def test_create_answers_201_with_etag_location_and_progress_fields(strateg
         "owner_org_unit_id": owner, "period_start": "2025-01-01", "period_end": "2025-12-31", "status": "draft",
         "weight": 2.0, "version": 1, "archived_at": None, "created_at": None, "updated_at": None,
         "progress": None, "expected_progress": 1.0, "pace_status": "no_data", "degraded": [],
+        "closed_at": None, "retrospective": None,
     }  # fmt: skip
     read = await strategy_client.get(f"/v1/objectives/{created['id']}")
     assert read.status_code == 200

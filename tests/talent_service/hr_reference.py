@@ -49,9 +49,26 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Response:
+    unit_id: str
+    enps: int
+    satisfaction: int | None = None
+
+
+@dataclass(frozen=True)
+class Survey:
+    id: str
+    start: dt.date
+    end: dt.date
+    created: int = 0  # creation order, to break ties between surveys ending on one day
+    responses: Sequence[Response] = ()
+
+
+@dataclass(frozen=True)
 class Company:
     units: Sequence[Unit]
     people: Sequence[Person]
+    surveys: Sequence[Survey] = ()
 
     def subtree(self, root: str) -> set[str]:
         found, frontier = {root}, [root]
@@ -122,6 +139,32 @@ def salary_visible_units(company: Company, a: dt.date, b: dt.date) -> set[str]:
     return visible_units(parents, direct)
 
 
+def engagement(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, Any] | None:
+    """§9's ``engagement``: the latest survey whose period ends in ``[a, b]``, over the unit's
+    subtree, suppressed below 5 responses and by difference (satisfaction, which a response may
+    leave out, likewise over the responses that answered it); None when no survey ends in it."""
+    ending = [s for s in company.surveys if a <= s.end <= b]
+    if not ending:
+        return None
+    survey = max(ending, key=lambda s: (s.end, s.created))
+    units = company.subtree(unit)
+    answers = [r for r in survey.responses if r.unit_id in units]
+    ratings = [r.satisfaction for r in answers if r.satisfaction is not None]
+    parents = {u.id: u.parent_id for u in company.units}
+    counts = {u: sum(r.unit_id == u for r in survey.responses) for u in parents}
+    rated = {u: sum(r.unit_id == u and r.satisfaction is not None for r in survey.responses) for u in parents}
+    shown = unit in visible_units(parents, counts)
+    rating_shown = shown and unit in visible_units(parents, rated)
+    promoters = sum(r.enps >= 9 for r in answers)
+    detractors = sum(r.enps <= 6 for r in answers)
+    return {
+        "responses": len(answers),
+        "enps": 100 * (promoters - detractors) / len(answers) if shown else None,
+        "satisfaction": statistics.fmean(ratings) if rating_shown else None,
+        "suppressed": not shown,
+    }
+
+
 def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, Any]:
     """Every workforce indicator of §9 for ``unit`` (its subtree) over ``[a, b]``."""
     units = company.subtree(unit)
@@ -163,4 +206,5 @@ def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, 
             "median_change": None if hidden else statistics.median(changes),
             "suppressed": hidden,
         },
+        "engagement": engagement(company, unit, a, b),
     }

@@ -53,7 +53,20 @@ def companies(draw: st.DrawFn) -> ref.Company:
         people.append(
             ref.Person(f"p{index}", hire, assignments, end, draw(st.sampled_from(REASONS)) if end else None, salaries)
         )
-    return ref.Company(units, people)
+    surveys = []
+    for index in range(draw(st.integers(0, 3))):
+        start = ORIGIN + dt.timedelta(days=draw(st.integers(0, SPAN - 30)))
+        end = start + dt.timedelta(days=draw(st.integers(0, 30)))
+        responses = [
+            ref.Response(
+                draw(st.sampled_from(units)).id,
+                draw(st.integers(0, 10)),
+                draw(st.one_of(st.none(), st.integers(1, 5))),
+            )
+            for _ in range(draw(st.integers(0, 24)))
+        ]
+        surveys.append(ref.Survey(f"s{index}", start, end, index, responses))
+    return ref.Company(units, people, surveys)
 
 
 @st.composite
@@ -102,6 +115,24 @@ async def store(connection: AsyncConnection, company: ref.Company) -> dict[str, 
             models.Salary(person_id=pid, effective_date=s.effective, amount=s.amount, currency=s.currency)
             for s in sorted(person.salaries, key=lambda s: s.created)  # ids follow creation
         ]
+    for survey in company.surveys:
+        survey_id = uuid.uuid4()
+        rows.append(
+            models.EngagementSurvey(
+                id=survey_id,
+                key=f"{survey.id}_{survey_id.hex[:8]}",
+                name=survey.id,
+                period_start=survey.start,
+                period_end=survey.end,
+                created_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=survey.created),
+            )
+        )
+        rows += [
+            models.EngagementResponse(
+                survey_id=survey_id, org_unit_id=ids[r.unit_id], enps=r.enps, satisfaction=r.satisfaction
+            )
+            for r in survey.responses
+        ]
     await insert_rows(connection, *rows)
     return ids
 
@@ -113,6 +144,7 @@ def edges(company: ref.Company) -> list[dt.date]:
         events = [person.hire, *(a.effective for a in person.assignments), *(s.effective for s in person.salaries)]
         events += [person.end] if person.end else []
         days.update(day + dt.timedelta(days=shift) for day in events for shift in (-1, 0, 1, 2))
+    days.update(survey.end + dt.timedelta(days=shift) for survey in company.surveys for shift in (-1, 0, 1))
     return sorted(days)
 
 
@@ -129,7 +161,18 @@ def around_events(
 
 def assert_matches(served: dict[str, Any], expected: dict[str, Any]) -> None:
     for name, value in expected.items():
-        if name == "salary_evolution":
+        if name == "engagement":
+            assert (served[name] is None) == (value is None), name
+            if value is not None:
+                assert (served[name]["responses"], served[name]["suppressed"]) == (
+                    value["responses"],
+                    value["suppressed"],
+                )
+                for figure in ("enps", "satisfaction"):
+                    assert (served[name][figure] is None) == (value[figure] is None), figure
+                    if value[figure] is not None:
+                        assert math.isclose(served[name][figure], value[figure], rel_tol=1e-9, abs_tol=1e-9)
+        elif name == "salary_evolution":
             assert served[name]["people"] == value["people"]
             assert served[name]["suppressed"] == value["suppressed"]
             for change in ("mean_change", "median_change"):

@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.talent_service.hr_reference import Assignment, Company, Person, Salary, Unit, whole_quarters, workforce
+from tests.talent_service.hr_reference import (
+    Assignment,
+    Company,
+    Person,
+    Response,
+    Salary,
+    Survey,
+    Unit,
+    engagement,
+    whole_quarters,
+    workforce,
+)
 
 D = dt.date
 UNITS = [Unit("co"), Unit("ops", "co"), Unit("t1", "ops"), Unit("t2", "ops"), Unit("sales", "co")]
@@ -107,3 +118,22 @@ def test_headcount_identity_holds_for_every_unit_and_period(staff: list[Person],
     assert f["headcount_end"] == (
         f["headcount_start"] + f["hires"] + f["transfers_in"] - f["separations"] - f["transfers_out"]
     )
+
+
+def test_engagement_takes_the_latest_survey_ending_in_the_period() -> None:
+    promoters = [Response("t1", 10, 5)] * 5
+    surveys = [
+        Survey("old", D(2026, 1, 1), D(2026, 1, 31), 0, [Response("t1", 0)] * 5),
+        Survey("new", D(2026, 3, 1), D(2026, 3, 31), 1, promoters),
+        Survey("later", D(2026, 4, 1), D(2026, 4, 30), 2, promoters[:4]),
+    ]
+    company = Company(UNITS, [], surveys)
+    assert engagement(company, "t1", *Q1) == {"responses": 5, "enps": 100.0, "satisfaction": 5.0, "suppressed": False}
+    assert engagement(company, "t1", D(2026, 1, 1), D(2026, 2, 28)) == {
+        "responses": 5,
+        "enps": -100.0,
+        "satisfaction": None,
+        "suppressed": False,
+    }
+    assert engagement(company, "t1", D(2026, 4, 1), D(2026, 4, 30))["suppressed"] is True  # type: ignore[index]
+    assert engagement(company, "t1", D(2026, 5, 1), D(2026, 5, 31)) is None

@@ -3,6 +3,7 @@ carries a person, and a write carrying one is 403 (even a malformed one, never d
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -136,3 +137,28 @@ async def test_a_patched_salary_starts_today_only_when_it_changes(
     assert raised.json()["salary"]["amount"] == 5000
     history = (await talent_client.get(f"{path}/salaries", headers=SENSITIVE)).json()["items"]
     assert len(history) == 2
+
+
+async def test_no_salary_reaches_the_logs(
+    talent_client: httpx.AsyncClient, team: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    created = await talent_client.post(
+        "/v1/people", json=person_body("E9", team, salary={"amount": 98765.25, "currency": "EUR"}), headers=SENSITIVE
+    )
+    assert created.status_code == 201, created.text
+    person_id = created.json()["id"]
+    salaries = f"/v1/people/{person_id}/salaries"
+    body = {"effective_date": "2025-01-01", "amount": 87654.75, "currency": "EUR"}
+    assert (await talent_client.post(salaries, json=body, headers=SENSITIVE)).status_code == 201
+    assert (await talent_client.post(salaries, json=body, headers=WRITER)).status_code == 403
+    refused = {"effective_date": "1990-01-01", "amount": 76543.5, "currency": "EUR"}  # before the hire
+    assert (await talent_client.post(salaries, json=refused, headers=SENSITIVE)).status_code == 422
+    assert (await talent_client.get(salaries, headers=SENSITIVE)).status_code == 200
+    access = [r for r in caplog.records if r.name == "pilotage.access"]
+    assert len(access) >= 5, "each request writes an access record"
+    server = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]  # not the test's client
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in server)
+    for amount in ("98765", "87654", "76543"):
+        assert amount not in logged
+    assert person_id not in logged  # routes are logged by template, never by path

@@ -9,6 +9,7 @@ from services.talent_service.suppression import (
     DIRECT,
     breakdown,
     direct_part_visible,
+    shown_figures,
     subtree_counts,
     suppress,
     visible_units,
@@ -68,3 +69,15 @@ def test_no_hidden_figure_is_recoverable_by_difference(counts: dict[str, int]) -
             assert all(p not in shown for p in parts if p != DIRECT)
         for part in visible_parts:
             assert parts[part] >= 5
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(list(TREE)), st.integers(0, 12)))
+def test_shown_figures_answers_for_every_unit_at_once_under_any_key(counts: dict[str, int]) -> None:
+    direct = {unit: counts.get(unit, 0) for unit in TREE}
+    ids = {unit: index + 100 for index, unit in enumerate(TREE)}  # units named by something else than a str
+    shown = shown_figures(
+        {ids[u]: ids[p] if p is not None else None for u, p in TREE.items()}, {ids[u]: n for u, n in direct.items()}
+    )
+    assert shown.units == {ids[u] for u in visible_units(TREE, direct)}
+    assert shown.direct_parts == {ids[u] for u in TREE if direct_part_visible(u, TREE, direct)}

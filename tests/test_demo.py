@@ -59,7 +59,46 @@ def _snapshot(client: httpx.Client) -> dict[str, Any]:
     for name, path in (("skills", "/v1/skills"), ("trainings", "/v1/trainings"), ("initiatives", "/v1/initiatives")):
         listed = _all(client, path)
         snapshot[name] = None if listed is None else len(listed)
+    snapshot["assessments"] = sum(
+        len(client.get(f"/v1/people/{p['id']}/skills").json()["items"]) for p in people if not p["end_date"]
+    )
+    snapshot["enrolments"] = len(_all(client, "/v1/enrolments") or [])
+    snapshot["surveys"] = sorted(s["key"] for s in _all(client, "/v1/engagement-surveys") or [])
+    snapshot["hr_points"] = sum(
+        len(_all(client, f"/v1/kpis/{k['key']}/measurements") or []) for k in kpis if k["key"].startswith("hr.")
+    )
     return snapshot
+
+
+def _capability_engagement_and_initiatives(admin: httpx.Client) -> None:
+    """The parts built on the skills, trainings, engagement and initiatives routes."""
+    assert len(_all(admin, "/v1/skills") or []) == 30
+    gaps = admin.get("/v1/org-units/logistics/skill-gaps").json()
+    assert gaps["skill_coverage"] < 0.8  # a real gap
+    assert any(item["skill"] == "forecasting" and item["missing"] > 0 for item in gaps["items"])
+    assert _all(admin, "/v1/enrolments", status="completed")
+
+    surveys = _all(admin, "/v1/engagement-surveys") or []
+    assert len(surveys) == 2
+    results = admin.get(
+        f"/v1/engagement-surveys/{surveys[0]['key']}/results", params={"org_unit": "product", "breakdown": "children"}
+    ).json()
+    design = next(part for part in results["parts"] if part["org_unit_key"] == "design")
+    assert design["responses"] < 5
+    assert design["suppressed"] is True
+
+    initiatives = {i["title"]: i for i in _all(admin, "/v1/initiatives") or []}
+    assert len(initiatives) == 3
+    verdicts = {
+        title: admin.get(f"/v1/initiatives/{i['id']}/effect").json().get("verdict")
+        for title, i in initiatives.items()
+        if i["kpi"]
+    }
+    assert sorted(verdicts.values()) == ["improved", "inconclusive"]
+    assert [title for title, i in initiatives.items() if i["overdue"]] == ["Automated regression suite"]
+
+    published = [k for k in _all(admin, "/v1/kpis", domain="hr") or [] if k["key"].startswith("hr.")]
+    assert any(k["key"] == "hr.headcount.acme" for k in published)
 
 
 @pytest.mark.timeout(900)
@@ -79,9 +118,10 @@ def test_demo_builds_the_promised_company_and_a_second_run_changes_nothing(platf
         assert "voluntary" in reasons
         assert before["assignments"] > 40  # moves beyond each first assignment
         assert before["salaries"] > 40  # raises beyond each hire-date salary
-        assert len(before["kpis"]) == 8
-        assert {k.split(".")[0] for k in before["kpis"]} >= {"supply", "customer", "productivity", "quality"}
-        assert min(before["points"].values()) >= 80
+        own = [k for k in before["kpis"] if not k.startswith("hr.")]  # hr.*: published by the talent service
+        assert len(own) == 8
+        assert {k.split(".")[0] for k in own} >= {"supply", "customer", "productivity", "quality"}
+        assert min(before["points"][k] for k in own) >= 80
 
         statuses = admin.get(
             "/v1/kpi-statuses", params=[("kpi", "supply.on_time_delivery"), ("kpi", "quality.defect_rate")]
@@ -105,6 +145,8 @@ def test_demo_builds_the_promised_company_and_a_second_run_changes_nothing(platf
         linked = _all(admin, "/v1/key-results", kpi="supply.on_time_delivery")
         assert linked
         assert all(kr["current_source"] == "kpi" for kr in linked)
+
+        _capability_engagement_and_initiatives(admin)
 
     second = platform.pilotage("demo", "--size", "small", "--no-progress")
     assert second.returncode == 0, second.stdout + second.stderr

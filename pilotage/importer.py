@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, TextIO
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -357,7 +358,7 @@ class People:
             if _is_uuid(wanted):
                 self._units[wanted] = wanted
                 continue
-            response = await gateway.request("GET", f"/v1/org-units/{wanted}")
+            response = await gateway.request("GET", f"/v1/org-units/{quote(wanted, safe='')}")
             if response.status_code == 200:
                 self._units[wanted] = response.json()["id"]
             elif response.status_code in (404, 422):

@@ -175,12 +175,12 @@ KPIS = [
             "sales_marketing", 81.0, 1.2, 85.0, 0.03, 0.08, story="improved", responsible="head:sales_marketing",
             description="Share of surveyed customers rating 4 or 5 out of 5."),
     KpiSpec("marketing.lead_conversion", "Lead conversion", "%", "marketing", "increase", "avg", "growth_marketing",
-            4.1, 0.5, 4.5, 0.08, 0.2, story="flat", responsible="lead:growth_marketing"),
+            4.1, 0.25, 4.5, 0.08, 0.2, story="flat", responsible="lead:growth_marketing"),
     KpiSpec("productivity.team_output", "Team productivity", "points/person", "productivity", "increase", "avg",
-            "platform", 7.5, 0.8, 7.0, 0.08, 0.15, trend=0.3, weekly=0.0, responsible="lead:platform",
+            "platform", 7.5, 0.8, 7.0, 0.08, 0.15, trend=0.3, responsible="lead:platform",
             description="Delivered story points per engineer per day."),
     KpiSpec("finance.revenue", "Revenue", "kEUR", "finance", "increase", "sum", "acme", 410.0, 35.0, 400.0, 0.05,
-            0.12, trend=30.0, weekly=0.6),
+            0.12, trend=30.0),
     KpiSpec("ops.capacity_utilisation", "Capacity utilisation", "%", "operations", "target_range", "avg",
             "warehouse", 82.0, 2.5, (75.0, 90.0), 2.0, 5.0),
     # The rest of the catalogue.
@@ -191,9 +191,9 @@ KPIS = [
     KpiSpec("ops.order_cycle_time", "Order cycle time", "hours", "operations", "decrease", "avg", "warehouse",
             30.0, 2.0, 32.0, 0.05, 0.15),
     KpiSpec("ops.warehouse_throughput", "Warehouse throughput", "orders", "operations", "increase", "sum",
-            "warehouse", 1800.0, 120.0, 1700.0, 0.05, 0.1, weekly=0.7),
+            "warehouse", 1800.0, 120.0, 1700.0, 0.05, 0.1),
     KpiSpec("ops.safety_incidents", "Safety incidents", "incidents", "operations", "decrease", "sum", "warehouse",
-            0.3, 0.3, 0.5, 0.5, 1.0),
+            0.3, 0.12, 0.5, 0.5, 1.0),
     KpiSpec("quality.first_pass_yield", "First-pass yield", "%", "quality", "increase", "avg", "warehouse", 97.0,
             0.5, 96.5, 0.01, 0.03),
     KpiSpec("quality.returns_rate", "Returns rate", "%", "quality", "decrease", "avg", "customer_care", 2.4, 0.2,
@@ -207,21 +207,21 @@ KPIS = [
     KpiSpec("customer.first_response_hours", "First response time", "hours", "customer", "decrease", "avg",
             "customer_care", 3.2, 0.4, 4.0, 0.1, 0.25),
     KpiSpec("marketing.qualified_leads", "Marketing-qualified leads", "leads", "marketing", "increase", "sum",
-            "growth_marketing", 55.0, 9.0, 50.0, 0.1, 0.2, weekly=0.8),
+            "growth_marketing", 55.0, 9.0, 50.0, 0.1, 0.2),
     KpiSpec("marketing.cost_per_lead", "Cost per lead", "EUR", "marketing", "decrease", "avg", "growth_marketing",
             38.0, 3.0, 40.0, 0.05, 0.15),
     KpiSpec("marketing.web_sessions", "Web sessions", "sessions", "marketing", "increase", "sum", "growth_marketing",
-            5200.0, 600.0, 5000.0, 0.1, 0.2, trend=400.0, weekly=0.4),
+            5200.0, 600.0, 5000.0, 0.1, 0.2, trend=400.0),
     KpiSpec("finance.gross_margin", "Gross margin", "%", "finance", "increase", "avg", "acme", 41.0, 0.8, 40.0,
             0.03, 0.08),
-    KpiSpec("finance.opex", "Operating expenses", "kEUR", "finance", "decrease", "sum", "acme", 290.0, 20.0, 300.0,
+    KpiSpec("finance.opex", "Operating expenses", "kEUR", "finance", "decrease", "sum", "acme", 280.0, 8.0, 300.0,
             0.03, 0.08, weekly=0.5),
     KpiSpec("finance.days_sales_outstanding", "Days sales outstanding", "days", "finance", "decrease", "last",
             "acme", 44.0, 1.5, 45.0, 0.05, 0.12),
     KpiSpec("productivity.revenue_per_employee", "Revenue per employee", "kEUR", "productivity", "increase", "last",
             "acme", 140.0, 2.0, 135.0, 0.05, 0.1),
     KpiSpec("productivity.deploy_frequency", "Deployments", "deploys", "productivity", "increase", "sum", "platform",
-            6.0, 2.0, 5.0, 0.2, 0.4, weekly=0.9),
+            6.0, 2.0, 5.0, 0.2, 0.4),
     KpiSpec("productivity.cycle_time_days", "Engineering cycle time", "days", "productivity", "decrease", "avg",
             "product", 3.4, 0.4, 4.0, 0.1, 0.25),
     KpiSpec("people.time_to_hire", "Time to hire", "days", "hr", "decrease", "avg", "talent_acquisition", 38.0,
@@ -229,7 +229,7 @@ KPIS = [
     KpiSpec("people.offer_acceptance", "Offer acceptance rate", "%", "hr", "increase", "avg", "talent_acquisition",
             78.0, 3.0, 80.0, 0.05, 0.15),
     KpiSpec("people.training_hours", "Training hours", "hours", "hr", "increase", "sum", "people_development",
-            20.0, 6.0, 18.0, 0.2, 0.4, weekly=1.0),
+            20.0, 6.0, 18.0, 0.2, 0.4),
     KpiSpec("people.absenteeism_rate", "Absenteeism", "%", "hr", "decrease", "avg", "hr", 3.1, 0.3, 3.5, 0.1,
             0.25),
 ]  # fmt: skip
@@ -364,12 +364,18 @@ class Plan:
         points = []
         first = self.today - dt.timedelta(days=self.size.days)
         last = self.today - dt.timedelta(days=8 if spec.story == "stale" else 1)
-        improved_done = self.improved_initiative[1]
+        started, improved_done = self.improved_initiative
+        window = (improved_done - started).days + 1  # the effect's window (DESIGN §9), 21 days
+        # "flat": the days after the initiative repeat the days before it, so its effect is nil
+        # whatever the draw (an honest "inconclusive", never a lucky p < 0.05).
+        echo = (improved_done + dt.timedelta(days=1) - (started - dt.timedelta(days=window))).days
+        values: dict[dt.date, float] = {}
         day = first
         while day <= last:
             years_ago = (self.today - day).days / 365
             value = spec.base - spec.trend * years_ago + rng.gauss(0, spec.noise)
-            if spec.weekly and day.weekday() >= 5:
+            # A weekend dip only where it is good news: a daily target would judge it red otherwise.
+            if spec.weekly and spec.direction == "decrease" and day.weekday() >= 5:
                 value *= 1 - spec.weekly
             age = (self.today - day).days
             if spec.story == "slide" and age <= 35:
@@ -379,7 +385,10 @@ class Plan:
             if spec.unit == "%":
                 value = min(max(value, 0.0), 100.0)
             value = max(value, 0.0)
-            points.append((dt.datetime.combine(day, dt.time(6), dt.UTC), round(value, 3)))
+            if spec.story == "flat" and improved_done < day <= improved_done + dt.timedelta(days=window):
+                value = values.get(day - dt.timedelta(days=echo), value)
+            values[day] = round(value, 3)
+            points.append((dt.datetime.combine(day, dt.time(6), dt.UTC), values[day]))
             day += dt.timedelta(days=1)
         return points
 

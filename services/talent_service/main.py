@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.talent_service.capability.router import router as capability_router
 from services.talent_service.config import SERVICE, get_settings
 from services.talent_service.router import router
 from services.talent_service.schemas import PeopleBatch
@@ -13,7 +14,7 @@ app = create_app(
     title="Pilotage talent service",
     description="Org units, people, skills, trainings, engagement and HR indicators.",
     settings=get_settings(),
-    routers=[router],
+    routers=[router, capability_router],
     security=internal_token_scheme,
     extra_schemas=[PeopleBatch],
 )

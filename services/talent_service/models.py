@@ -133,3 +133,10 @@ class Salary(SQLModel, table=True):
     amount: float = Field(sa_type=Double, nullable=False)
     currency: str = Field(sa_type=String(3), nullable=False)
     created_at: dt.datetime = created_at_field()
+
+
+# The capability side's tables live in their sub-domain; imported here so that every table of the
+# schema is known wherever the service's models are (migrations, tests).
+from services.talent_service.capability import models as capability_models  # noqa: E402
+
+__all__ = ["capability_models"]

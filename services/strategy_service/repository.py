@@ -101,6 +101,16 @@ async def subtrees(session: AsyncSession, root_ids: Collection[uuid.UUID]) -> li
     return list((await session.exec(statement.order_by(col(Objective.created_at), col(Objective.id)))).all())
 
 
+async def objectives_active_on(session: AsyncSession, day: dt.date, level: Level | None) -> list[Objective]:
+    """Every objective not archived whose period holds ``day`` (at ``level``, when given), oldest first."""
+    statement = select(Objective).where(
+        col(Objective.archived_at).is_(None), col(Objective.period_start) <= day, col(Objective.period_end) >= day
+    )
+    if level is not None:
+        statement = statement.where(col(Objective.level) == level)
+    return list((await session.exec(statement.order_by(col(Objective.created_at), col(Objective.id)))).all())
+
+
 async def active_children(session: AsyncSession, objective_id: uuid.UUID) -> list[Objective]:
     statement = select(Objective).where(col(Objective.parent_id) == objective_id, col(Objective.archived_at).is_(None))
     return list((await session.exec(statement)).all())

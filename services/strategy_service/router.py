@@ -24,7 +24,14 @@ from services.strategy_service.schemas import (
 from shared.auth import CurrentPrincipal, Principal, RequireScope, Scope
 from shared.clients import KpiClient
 from shared.concurrency import IfMatch, ResponseETag
-from shared.contracts.strategy import KpiLinks, ObjectiveStatus
+from shared.contracts.strategy import (
+    KpiLinks,
+    ObjectiveCopy,
+    ObjectiveCopyCreate,
+    ObjectiveForest,
+    ObjectiveLineage,
+    ObjectiveStatus,
+)
 from shared.db import SessionDep
 from shared.errors import problem_responses, response_headers
 from shared.idempotency import Idempotency
@@ -115,6 +122,57 @@ async def get_objective_tree(
     objective_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, kpi: Kpi, _: Reader
 ) -> ObjectiveTree:
     return await service.objective_tree(session, objective_id, settings, kpi)
+
+
+@router.get(
+    "/objectives/{objective_id}/lineage",
+    tags=["objectives"],
+    response_model=ObjectiveLineage,
+    responses=problem_responses(404),
+    summary="The objective with its key results, and every objective above it up to the root, with progress.",
+)
+async def get_objective_lineage(
+    objective_id: uuid.UUID, session: SessionDep, settings: StrategySettingsDep, kpi: Kpi, _: Reader
+) -> ObjectiveLineage:
+    return await service.objective_lineage(session, objective_id, settings, kpi)
+
+
+@router.get(
+    "/objective-forest",
+    tags=["objectives"],
+    response_model=ObjectiveForest,
+    summary="Every objective active on a day as trees, each with progress, key results and latest check-ins.",
+)
+async def get_objective_forest(
+    session: SessionDep,
+    settings: StrategySettingsDep,
+    kpi: Kpi,
+    _: Reader,
+    active_on: Annotated[IsoDate | None, Query(description="The day (default: today, the organisation's).")] = None,
+    level: Annotated[Level | None, Query(description="Only objectives at this level.")] = None,
+) -> ObjectiveForest:
+    return await service.objective_forest(session, settings, kpi, active_on=active_on, level=level)
+
+
+@router.post(
+    "/objectives/{objective_id}/copy",
+    tags=["objectives"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ObjectiveCopy,
+    responses={**_CREATED, **problem_responses(404, 422, 503)},
+    summary="Copy an objective and its key results into another period (retry safely with Idempotency-Key).",
+)
+async def copy_objective(
+    objective_id: uuid.UUID,
+    body: ObjectiveCopyCreate,
+    session: SessionDep,
+    idempotency: Idempotency,
+    settings: StrategySettingsDep,
+    kpi: Kpi,
+    response: Response,
+    _: Writer,
+) -> ObjectiveCopy:
+    return (await service.copy_objective(session, objective_id, body, idempotency, settings, kpi)).send(response)
 
 
 @router.patch(

@@ -49,7 +49,21 @@ from shared.calendar import local_date, local_midnight, period_bounds
 from shared.clients import KpiClient
 from shared.concurrency import etag, require_if_match
 from shared.contracts.kpi import AggregateInclude, KpiAggregate, KpiAggregateRequest, KpiPublic
-from shared.contracts.strategy import CurrentSource, KeyResultKind, KpiLink, KpiLinks, KpiValue, ObjectiveStatus
+from shared.contracts.strategy import (
+    CurrentSource,
+    ForestKeyResult,
+    KeyResultKind,
+    KpiLink,
+    KpiLinks,
+    KpiValue,
+    ObjectiveCopy,
+    ObjectiveCopyCreate,
+    ObjectiveForest,
+    ObjectiveForestNode,
+    ObjectiveLineage,
+    ObjectiveStatus,
+    ObjectiveSummary,
+)
 from shared.errors import Conflict, DependencyError, DependencyUnavailable, FieldError, NotFound, UnprocessableContent
 from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
@@ -75,6 +89,7 @@ class Readings:
     kpi_unavailable: bool = False
     progress: dict[uuid.UUID, float | None] = field(default_factory=dict)
     measured_by_kpi: dict[uuid.UUID, bool] = field(default_factory=dict)
+    latest_check_ins: dict[uuid.UUID, dt.datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,11 +223,16 @@ async def _read_key_results(
     objectives: dict[uuid.UUID, Objective],
     kpi: KpiClient | None,
     settings: StrategySettings,
+    *,
+    latest_check_ins: dict[uuid.UUID, dt.datetime] | None = None,
 ) -> tuple[list[KeyResultPublic], bool]:
-    """The key results as read now, and whether the KPI service could not be reached."""
+    """The key results as read now, and whether the KPI service could not be reached; fills
+    ``latest_check_ins``, when given, with the time of each one's latest check-in."""
     check_ins: dict[uuid.UUID, list[CheckIn]] = defaultdict(list)
     for check_in in await repository.check_ins_of(session, [k.id for k in key_results]):
         check_ins[check_in.key_result_id].append(check_in)
+    if latest_check_ins is not None:
+        latest_check_ins.update((key, made[-1].checked_at) for key, made in check_ins.items())
     readings, cached_at, unavailable = await _read_kpis(key_results, objectives, kpi, settings)
     public = [
         _read_key_result(
@@ -234,8 +254,12 @@ async def _readings(
 ) -> Readings:
     objectives = {o.id: o for o in await repository.subtrees(session, set(root_ids))}
     key_results = await repository.key_results_of(session, objectives.keys())
-    public, unavailable = await _read_key_results(session, key_results, objectives, kpi, settings)
+    latest_check_ins: dict[uuid.UUID, dt.datetime] = {}
+    public, unavailable = await _read_key_results(
+        session, key_results, objectives, kpi, settings, latest_check_ins=latest_check_ins
+    )
     readings = Readings(objectives, defaultdict(list), defaultdict(list), kpi_unavailable=unavailable)
+    readings.latest_check_ins = latest_check_ins
     for objective in objectives.values():
         if objective.parent_id in objectives and objective.archived_at is None:
             readings.children[objective.parent_id].append(objective)
@@ -326,6 +350,69 @@ async def objective_tree(
     objective = await get_objective(session, objective_id)
     readings = await _readings(session, [objective.id], kpi, settings)
     return _tree(readings, objective, settings, utcnow())
+
+
+async def objective_lineage(
+    session: AsyncSession, objective_id: uuid.UUID, settings: StrategySettings, kpi: KpiClient | None
+) -> ObjectiveLineage:
+    """The objective with its progress and key results, and every objective above it (nearest
+    first) with theirs: one load of the whole tree (a parent's progress needs all its subtree) and
+    one KPI call for it."""
+    objective = await get_objective(session, objective_id)
+    chain = await repository.lineage(session, objective.id)
+    # Every member of the chain as a root: an archived one is loaded, and so is what lies under it.
+    readings = await _readings(session, chain, kpi, settings)
+    now = utcnow()
+    return ObjectiveLineage(
+        objective=_public(readings, objective, settings, now),
+        key_results=readings.key_results[objective.id],
+        parents=[
+            ObjectiveSummary.model_validate(_objective_fields(readings, readings.objectives[i], settings, now))
+            for i in chain[1:]
+        ],
+    )
+
+
+async def objective_forest(
+    session: AsyncSession,
+    settings: StrategySettings,
+    kpi: KpiClient | None,
+    *,
+    active_on: dt.date | None = None,
+    level: Level | None = None,
+) -> ObjectiveForest:
+    """Every objective not archived whose period holds ``active_on`` (default: today), at ``level``
+    when given, as trees: a root is one whose parent is not in that set. Each node carries its
+    progress (over every child, in the set or not), its key results with their latest check-in
+    time, and its children in the set; one KPI call for the whole forest."""
+    day = active_on or local_date(utcnow(), settings.zone)
+    members = await repository.objectives_active_on(session, day, level)
+    readings = await _readings(session, [o.id for o in members], kpi, settings)
+    in_set: dict[uuid.UUID | None, list[Objective]] = defaultdict(list)
+    ids = {o.id for o in members}
+    for member in members:
+        in_set[member.parent_id if member.parent_id in ids else None].append(member)
+    now = utcnow()
+
+    def node(objective: Objective) -> ObjectiveForestNode:
+        key_results = [
+            ForestKeyResult.model_validate({**k.model_dump(), "last_check_in_at": readings.latest_check_ins.get(k.id)})
+            for k in readings.key_results[objective.id]
+        ]
+        return ObjectiveForestNode.model_validate(
+            {
+                **_objective_fields(readings, objective, settings, now),
+                "key_results": key_results,
+                "children": [node(c) for c in in_set[objective.id]],
+            }
+        )
+
+    return ObjectiveForest(
+        active_on=day,
+        level=level,
+        objectives=[node(root) for root in in_set[None]],
+        degraded=["kpi"] if readings.kpi_unavailable else [],
+    )
 
 
 async def list_objectives(
@@ -485,6 +572,91 @@ async def archive_objective(
         await session.flush()
         await session.refresh(objective)
     return await _read_objective(session, objective, settings, kpi)
+
+
+def _restart_value(key_result: KeyResultPublic) -> float:
+    """Where a copied key result starts: its current value, unless it reached its target (it keeps
+    its start, and so measures the same ambition again) or has no current value."""
+    if key_result.current_value is None or key_result.progress >= 1.0:
+        return key_result.start_value
+    return key_result.current_value
+
+
+async def copy_objective(
+    session: AsyncSession,
+    objective_id: uuid.UUID,
+    body: ObjectiveCopyCreate,
+    idempotency: IdempotentRequest,
+    settings: StrategySettings,
+    kpi: KpiClient | None,
+) -> Answer[ObjectiveCopy]:
+    """Copy an objective and its key results (not archived) into another period, as a draft: each
+    key result restarts from its current value as read now, except those that reached their target,
+    which keep their start; check-ins and children are not copied. The copy keeps the parent only
+    when the parent (not archived) has a period overlapping the new one, and says so."""
+
+    async def create() -> Answer[ObjectiveCopy]:
+        original = await get_objective(session, objective_id)
+        _check_period(body.period_start, body.period_end)
+        rows = await repository.key_results_of(session, [original.id])
+        current, unavailable = await _read_key_results(session, rows, {original.id: original}, kpi, settings)
+        if unavailable:  # a start is never taken from a value that could not be read
+            raise DependencyUnavailable(
+                "kpi", "The KPI service cannot be reached to read the current values; retry shortly.", retry_after=5
+            )
+        parent_kept = False
+        if original.parent_id is not None:
+            await repository.lock_hierarchy(session)
+            parent = await repository.get_objective(session, original.parent_id)
+            parent_kept = (
+                parent is not None
+                and parent.archived_at is None
+                and parent.period_start <= body.period_end
+                and body.period_start <= parent.period_end
+            )
+        copy = Objective(
+            title=original.title,
+            description=original.description,
+            level=original.level,
+            parent_id=original.parent_id if parent_kept else None,
+            owner_org_unit_id=original.owner_org_unit_id,
+            period_start=body.period_start,
+            period_end=body.period_end,
+            status=ObjectiveStatus.draft,
+            weight=original.weight,
+        )
+        session.add(copy)
+        await session.flush()
+        for row, read in zip(rows, current, strict=True):
+            session.add(
+                KeyResult(
+                    objective_id=copy.id,
+                    title=row.title,
+                    kind=row.kind,
+                    unit=row.unit,
+                    start_value=_restart_value(read),
+                    target_value=row.target_value,
+                    weight=row.weight,
+                    kpi=row.kpi,
+                    kpi_value=row.kpi_value,
+                    kpi_aggregation=row.kpi_aggregation,
+                )
+            )
+        await session.flush()
+        await session.refresh(copy)
+        readings = await _readings(session, [copy.id], kpi, settings)
+        answer = ObjectiveCopy.model_validate(
+            {
+                **_objective_fields(readings, copy, settings, utcnow()),
+                "key_results": readings.key_results[copy.id],
+                "copied_from": original.id,
+                "parent_kept": parent_kept,
+            }
+        )
+        headers = {"Location": f"/v1/objectives/{copy.id}", "ETag": etag(copy.version)}
+        return Answer(answer, status_code=201, headers=headers)
+
+    return await run_once(session, IdempotencyRecord, ObjectiveCopy, idempotency, create)
 
 
 # --- key results -------------------------------------------------------------------------------

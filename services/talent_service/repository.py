@@ -242,22 +242,27 @@ async def lock_employee_numbers(session: AsyncSession, numbers: Sequence[str]) -
 
 # ---------------------------------------------------------------- HR indicators (DESIGN §9)
 
-# Every workforce indicator of §9 for one unit's subtree over many periods, in one statement. A
-# person's assignments become spans [since, until) (the next assignment's date, or open-ended), so
+# Every workforce indicator of §9 for several units' subtrees over many periods, in one statement.
+# A person's assignments become spans [since, until) (the next assignment's date, or open-ended), so
 # "the unit on day d" is the span containing d; members at the close of a day join the spans that
-# contain it with the people employed after it. Only people ever assigned inside the subtree are
-# read. Periods arrive as two arrays (first days, last days) and come back numbered from 1.
+# contain it with the people employed after it. Only people ever assigned inside a subtree are
+# read. Roots arrive as an array ($1), periods as two arrays (first days, last days), numbered
+# from 1; the answer has one row per (root, period). The training and skill figures follow the
+# same membership rules: enrolments by members on their day, levels at the close of the last day.
 _WORKFORCE = """
 WITH RECURSIVE subtree AS (
-    SELECT id FROM talent.org_units WHERE id = $1
+    SELECT id AS root, id FROM talent.org_units WHERE id = ANY($1::uuid[])
     UNION ALL
-    SELECT c.id FROM talent.org_units c JOIN subtree t ON c.parent_id = t.id
+    SELECT t.root, c.id FROM talent.org_units c JOIN subtree t ON c.parent_id = t.id
+),
+roots AS (
+    SELECT root, ri FROM unnest($1::uuid[]) WITH ORDINALITY AS x(root, ri)
 ),
 periods AS (
     SELECT k, a, b, a - 1 AS before FROM unnest($2::date[], $3::date[]) WITH ORDINALITY AS x(a, b, k)
 ),
 candidates AS (
-    SELECT DISTINCT person_id FROM talent.assignments WHERE org_unit_id IN (SELECT id FROM subtree)
+    SELECT DISTINCT s.root, a.person_id FROM talent.assignments a JOIN subtree s ON s.id = a.org_unit_id
 ),
 spans AS (
     SELECT a.person_id, a.org_unit_id, a.effective_date AS since,
@@ -269,39 +274,42 @@ spans AS (
     WINDOW w AS (PARTITION BY a.person_id ORDER BY a.effective_date)
 ),
 marked AS (
-    SELECT sp.*, sp.org_unit_id IN (SELECT id FROM subtree) AS inside,
-           COALESCE(sp.previous_unit IN (SELECT id FROM subtree), false) AS previous_inside
-    FROM spans sp
+    SELECT c.root, sp.person_id, sp.org_unit_id, sp.since, sp.until, sp.previous_unit, sp.n,
+           cur.id IS NOT NULL AS inside, prev.id IS NOT NULL AS previous_inside
+    FROM candidates c
+    JOIN spans sp ON sp.person_id = c.person_id
+    LEFT JOIN subtree cur ON cur.root = c.root AND cur.id = sp.org_unit_id
+    LEFT JOIN subtree prev ON prev.root = c.root AND prev.id = sp.previous_unit
 ),
 people AS (
     SELECT p.id, p.hire_date, p.end_date, p.separation_reason
     FROM talent.people p WHERE p.id IN (SELECT person_id FROM candidates)
 ),
 opening AS (
-    SELECT pr.k, p.id FROM periods pr
+    SELECT pr.k, m.root, p.id FROM periods pr
     JOIN marked m ON m.inside AND m.since <= pr.before AND (m.until IS NULL OR m.until > pr.before)
     JOIN people p ON p.id = m.person_id AND p.hire_date <= pr.before
         AND (p.end_date IS NULL OR p.end_date > pr.before)
 ),
 closing AS (
-    SELECT pr.k, p.id FROM periods pr
+    SELECT pr.k, m.root, p.id, m.org_unit_id FROM periods pr
     JOIN marked m ON m.inside AND m.since <= pr.b AND (m.until IS NULL OR m.until > pr.b)
     JOIN people p ON p.id = m.person_id AND p.hire_date <= pr.b AND (p.end_date IS NULL OR p.end_date > pr.b)
 ),
 stayed AS (
-    SELECT k, id FROM opening INTERSECT SELECT k, id FROM closing
+    SELECT k, root, id FROM opening INTERSECT SELECT k, root, id FROM closing
 ),
 events AS (
-    SELECT p.id, p.hire_date, p.end_date, p.separation_reason,
+    SELECT m.root, p.id, p.hire_date, p.end_date, p.separation_reason,
            COALESCE(bool_or(m.since <= p.hire_date AND (m.until IS NULL OR m.until > p.hire_date)), false)
                AS hired_inside,
            COALESCE(bool_or(m.since <= p.end_date AND (m.until IS NULL OR m.until > p.end_date)), false)
                AS left_inside
     FROM people p JOIN marked m ON m.person_id = p.id AND m.inside
-    GROUP BY p.id, p.hire_date, p.end_date, p.separation_reason
+    GROUP BY m.root, p.id, p.hire_date, p.end_date, p.separation_reason
 ),
 flows AS (
-    SELECT pr.k,
+    SELECT pr.k, e.root,
            count(*) FILTER (WHERE e.hired_inside AND e.hire_date BETWEEN pr.a AND pr.b) AS hires,
            count(*) FILTER (WHERE e.left_inside AND e.end_date BETWEEN pr.a AND pr.b) AS separations,
            count(*) FILTER (
@@ -309,15 +317,15 @@ flows AS (
            ) AS voluntary_separations
     FROM periods pr
     JOIN events e ON e.hire_date BETWEEN pr.a AND pr.b OR e.end_date BETWEEN pr.a AND pr.b
-    GROUP BY pr.k
+    GROUP BY pr.k, e.root
 ),
 moves AS (
-    SELECT pr.k,
+    SELECT pr.k, m.root,
            count(*) FILTER (WHERE m.inside AND NOT m.previous_inside) AS transfers_in,
            count(*) FILTER (WHERE m.previous_inside AND NOT m.inside) AS transfers_out,
            count(*) FILTER (WHERE m.previous_inside AND m.previous_unit <> m.org_unit_id) AS internal_moves
     FROM periods pr JOIN marked m ON m.n > 1 AND m.since BETWEEN pr.a AND pr.b
-    GROUP BY pr.k
+    GROUP BY pr.k, m.root
 ),
 salary_spans AS (
     SELECT person_id, amount, currency, effective_date AS since,
@@ -329,7 +337,7 @@ salary_spans AS (
     ) latest_of_each_day
 ),
 changes AS (
-    SELECT st.k, last.amount / first.amount - 1 AS change
+    SELECT st.k, st.root, last.amount / first.amount - 1 AS change
     FROM stayed st
     JOIN periods pr ON pr.k = st.k
     JOIN salary_spans first ON first.person_id = st.id AND first.since <= pr.before
@@ -337,8 +345,82 @@ changes AS (
     JOIN salary_spans last ON last.person_id = st.id AND last.since <= pr.b
         AND (last.until IS NULL OR last.until > pr.b)
     WHERE first.currency = last.currency
+),
+enrolled AS (
+    SELECT pr.k, m.root, e.status, e.completed_on, pr.b
+    FROM periods pr
+    JOIN talent.enrolments e ON e.enrolled_on BETWEEN pr.a AND pr.b
+    JOIN people p ON p.id = e.person_id AND p.hire_date <= e.enrolled_on
+        AND (p.end_date IS NULL OR p.end_date >= e.enrolled_on)
+    JOIN marked m ON m.person_id = e.person_id AND m.inside AND m.since <= e.enrolled_on
+        AND (m.until IS NULL OR m.until > e.enrolled_on)
+),
+completion AS (
+    SELECT k, root, count(*) AS enrolments,
+           count(*) FILTER (WHERE status = 'completed' AND completed_on <= b) AS completed
+    FROM enrolled GROUP BY k, root
+),
+completions AS (
+    SELECT pr.k, m.root, e.person_id, e.training_id, e.enrolled_on, e.completed_on
+    FROM periods pr
+    JOIN talent.enrolments e ON e.status = 'completed' AND e.completed_on BETWEEN pr.a AND pr.b
+    JOIN people p ON p.id = e.person_id AND p.hire_date <= e.completed_on
+        AND (p.end_date IS NULL OR p.end_date >= e.completed_on)
+    JOIN marked m ON m.person_id = e.person_id AND m.inside AND m.since <= e.completed_on
+        AND (m.until IS NULL OR m.until > e.completed_on)
+),
+gains AS (
+    SELECT c.k, c.root, after.level - COALESCE(before.level, 0) AS gain
+    FROM completions c
+    JOIN talent.training_skills ts ON ts.training_id = c.training_id
+    JOIN LATERAL (
+        SELECT s.level FROM talent.skill_assessments s
+        WHERE s.person_id = c.person_id AND s.skill_id = ts.skill_id
+            AND s.assessed_on BETWEEN c.completed_on AND c.completed_on + 180
+        ORDER BY s.assessed_on, s.id DESC LIMIT 1
+    ) after ON true
+    LEFT JOIN LATERAL (
+        SELECT s.level FROM talent.skill_assessments s
+        WHERE s.person_id = c.person_id AND s.skill_id = ts.skill_id AND s.assessed_on <= c.enrolled_on
+        ORDER BY s.assessed_on DESC, s.id DESC LIMIT 1
+    ) before ON true
+),
+effectiveness AS (
+    SELECT k, root, count(*) AS pairs, avg(gain)::float8 AS mean_gain FROM gains GROUP BY k, root
+),
+closure AS (
+    SELECT root, id AS unit_id, id AS ancestor_id FROM subtree
+    UNION ALL
+    SELECT cl.root, cl.unit_id, u.parent_id FROM closure cl JOIN talent.org_units u ON u.id = cl.ancestor_id
+    WHERE cl.ancestor_id <> cl.root AND u.parent_id IS NOT NULL
+),
+requirements AS (
+    SELECT s.root, r.org_unit_id, r.skill_id, r.level, r.count
+    FROM talent.required_skills r JOIN subtree s ON s.id = r.org_unit_id
+),
+levels AS (
+    SELECT DISTINCT ON (pr.k, s.person_id, s.skill_id) pr.k, s.person_id, s.skill_id, s.level
+    FROM periods pr JOIN talent.skill_assessments s ON s.assessed_on <= pr.b
+    WHERE s.person_id IN (SELECT person_id FROM candidates) AND s.skill_id IN (SELECT skill_id FROM requirements)
+    ORDER BY pr.k, s.person_id, s.skill_id, s.assessed_on DESC, s.id DESC
+),
+meeting AS (
+    SELECT c.k, c.root, r.org_unit_id, r.skill_id, count(*) AS n
+    FROM closing c
+    JOIN closure cl ON cl.root = c.root AND cl.unit_id = c.org_unit_id
+    JOIN requirements r ON r.root = c.root AND r.org_unit_id = cl.ancestor_id
+    JOIN levels l ON l.k = c.k AND l.person_id = c.id AND l.skill_id = r.skill_id AND l.level >= r.level
+    GROUP BY c.k, c.root, r.org_unit_id, r.skill_id
+),
+coverage AS (
+    SELECT pr.k, r.root, sum(least(r.count, COALESCE(mt.n, 0))) AS met, sum(r.count) AS required
+    FROM periods pr
+    CROSS JOIN requirements r
+    LEFT JOIN meeting mt ON mt.k = pr.k AND mt.root = r.root AND mt.org_unit_id = r.org_unit_id
+        AND mt.skill_id = r.skill_id
+    GROUP BY pr.k, r.root
 )
-SELECT pr.k,
+SELECT rt.root, pr.k,
        COALESCE(o.n, 0) AS headcount_start,
        COALESCE(c.n, 0) AS headcount_end,
        COALESCE(s.n, 0) AS stayed,
@@ -350,19 +432,29 @@ SELECT pr.k,
        COALESCE(m.internal_moves, 0) AS internal_moves,
        COALESCE(g.people, 0) AS salary_people,
        g.mean_change,
-       g.median_change
-FROM periods pr
-LEFT JOIN (SELECT k, count(*) AS n FROM opening GROUP BY k) o ON o.k = pr.k
-LEFT JOIN (SELECT k, count(*) AS n FROM closing GROUP BY k) c ON c.k = pr.k
-LEFT JOIN (SELECT k, count(*) AS n FROM stayed GROUP BY k) s ON s.k = pr.k
-LEFT JOIN flows f ON f.k = pr.k
-LEFT JOIN moves m ON m.k = pr.k
+       g.median_change,
+       COALESCE(cp.enrolments, 0) AS enrolments,
+       COALESCE(cp.completed, 0) AS completed,
+       COALESCE(ef.pairs, 0) AS effectiveness_pairs,
+       ef.mean_gain,
+       COALESCE(cv.met, 0) AS coverage_met,
+       COALESCE(cv.required, 0) AS coverage_required
+FROM roots rt
+CROSS JOIN periods pr
+LEFT JOIN (SELECT k, root, count(*) AS n FROM opening GROUP BY k, root) o ON o.k = pr.k AND o.root = rt.root
+LEFT JOIN (SELECT k, root, count(*) AS n FROM closing GROUP BY k, root) c ON c.k = pr.k AND c.root = rt.root
+LEFT JOIN (SELECT k, root, count(*) AS n FROM stayed GROUP BY k, root) s ON s.k = pr.k AND s.root = rt.root
+LEFT JOIN flows f ON f.k = pr.k AND f.root = rt.root
+LEFT JOIN moves m ON m.k = pr.k AND m.root = rt.root
 LEFT JOIN (
-    SELECT k, count(*) AS people, avg(change) AS mean_change,
+    SELECT k, root, count(*) AS people, avg(change) AS mean_change,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY change) AS median_change
-    FROM changes GROUP BY k
-) g ON g.k = pr.k
-ORDER BY pr.k
+    FROM changes GROUP BY k, root
+) g ON g.k = pr.k AND g.root = rt.root
+LEFT JOIN completion cp ON cp.k = pr.k AND cp.root = rt.root
+LEFT JOIN effectiveness ef ON ef.k = pr.k AND ef.root = rt.root
+LEFT JOIN coverage cv ON cv.k = pr.k AND cv.root = rt.root
+ORDER BY rt.ri, pr.k
 """
 
 
@@ -380,15 +472,32 @@ class WorkforceRow:
     salary_people: int
     mean_change: float | None
     median_change: float | None
+    enrolments: int  # by members on their enrolment day, enrolled in the period
+    completed: int  # of those, completed by the period's last day
+    effectiveness_pairs: int
+    mean_gain: float | None
+    coverage_met: int  # Σ min(N, members meeting the level)
+    coverage_required: int  # Σ N
 
 
 async def workforce(
     session: AsyncSession, unit: uuid.UUID, periods: Sequence[tuple[dt.date, dt.date]]
 ) -> list[WorkforceRow]:
     """The workforce figures of ``unit``'s subtree for each ``(first day, last day)``, in order."""
+    return (await workforce_of_units(session, [unit], periods))[unit]
+
+
+async def workforce_of_units(
+    session: AsyncSession, units: Sequence[uuid.UUID], periods: Sequence[tuple[dt.date, dt.date]]
+) -> dict[uuid.UUID, list[WorkforceRow]]:
+    """The workforce figures of each unit's subtree for each period, in order: one statement."""
+    units = list(dict.fromkeys(units))  # a root given twice would count its people twice
     connection = await driver(session)
-    rows = await connection.fetch(_WORKFORCE, unit, [a for a, _ in periods], [b for _, b in periods])
-    return [WorkforceRow(**{k: v for k, v in dict(row).items() if k != "k"}) for row in rows]
+    rows = await connection.fetch(_WORKFORCE, units, [a for a, _ in periods], [b for _, b in periods])
+    found: dict[uuid.UUID, list[WorkforceRow]] = {unit: [] for unit in units}
+    for row in rows:
+        found[row["root"]].append(WorkforceRow(**{k: v for k, v in dict(row).items() if k not in ("root", "k")}))
+    return found
 
 
 async def driver(session: AsyncSession) -> asyncpg.Connection:

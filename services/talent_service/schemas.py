@@ -215,9 +215,8 @@ class Engagement(BaseModel):
 
 
 class HrIndicators(BaseModel):
-    """DESIGN §9 for the unit's whole subtree over `[from, to]` (cut at today). The training,
-    skill and engagement fields are null until trainings, skill assessments and surveys are recorded
-    by the service."""
+    """DESIGN §9 for the unit's whole subtree over `[from, to]` (cut at today). The engagement
+    field is null until surveys are recorded by the service."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -238,10 +237,19 @@ class HrIndicators(BaseModel):
     voluntary_turnover_rate: float | None
     retention_rate: float | None
     internal_mobility_rate: float | None
-    training_completion_rate: float | None = Field(description="Null: trainings are not recorded yet.")
-    training_effectiveness: float | None = Field(description="Null: trainings are not recorded yet.")
-    training_effectiveness_pairs: int | None = Field(description="Null: trainings are not recorded yet.")
-    skill_coverage: float | None = Field(description="Null: skill requirements are not recorded yet.")
+    training_completion_rate: float | None = Field(
+        description="Of enrolments made in the period by members on that day, the share completed by `to`; "
+        "null without enrolments."
+    )
+    training_effectiveness: float | None = Field(
+        description="Mean level gain over the (completion in the period, developed skill) pairs assessed within "
+        "180 days of completion; null without pairs."
+    )
+    training_effectiveness_pairs: int | None = Field(description="How many pairs the effectiveness averages.")
+    skill_coverage: float | None = Field(
+        description="Σ min(N, members meeting the level) / Σ N over the subtree's required skills at the close "
+        "of `to`; null without requirements."
+    )
     engagement: Engagement | None = Field(description="Null: no survey ends in the period (none recorded yet).")
     salary_evolution: SalaryEvolution
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, exists
+from sqlalchemy import delete, exists, or_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +25,7 @@ from services.talent_service.capability.models import (
     Training,
     TrainingSkill,
 )
+from services.talent_service.models import OrgUnit
 from services.talent_service.repository import as_id, driver
 from shared.pagination import Page, PageRequest, paginate
 
@@ -249,6 +250,21 @@ async def skill_gaps(session: AsyncSession, roots: Sequence[uuid.UUID], day: dt.
             )
         )
     return found
+
+
+async def org_units_named(session: AsyncSession, ids_or_keys: Sequence[str]) -> dict[str, OrgUnit]:
+    """The units these ids or keys name, by the id or key that named them: one statement."""
+    ids = [unit_id for unit_id in (as_id(name) for name in ids_or_keys) if unit_id is not None]
+    keys = [name for name in ids_or_keys if as_id(name) is None]
+    statement = select(OrgUnit).where(or_(col(OrgUnit.id).in_(ids), col(OrgUnit.key).in_(keys)))
+    units = list((await session.exec(statement)).all())
+    by_name = {str(u.id): u for u in units} | {u.key: u for u in units}
+    return {name: by_name[_canonical(name)] for name in ids_or_keys if _canonical(name) in by_name}
+
+
+def _canonical(id_or_key: str) -> str:
+    unit_id = as_id(id_or_key)
+    return str(unit_id) if unit_id is not None else id_or_key
 
 
 # ---------------------------------------------------------------- trainings

@@ -27,6 +27,7 @@ from services.talent_service.capability.schemas import (
 from services.talent_service.config import TalentSettingsDep
 from shared.auth import Principal, RequireScope, Scope
 from shared.concurrency import ConditionalRead, IfMatch, ResponseETag
+from shared.contracts.talent import OrgUnitHealthList
 from shared.db import SessionDep
 from shared.errors import problem_responses, response_headers
 from shared.idempotency import Idempotency
@@ -297,3 +298,23 @@ async def update_enrolment(
 ) -> EnrolmentPublic:
     enrolment, version = await service.update_enrolment(session, enrolment_id, body, if_match, settings)
     return tag.tagged(enrolment, version)
+
+
+# ---------------------------------------------------------------- org-unit health
+
+
+@router.get(
+    "/org-unit-health",
+    tags=["org-units"],
+    response_model=OrgUnitHealthList,
+    summary="The talent health of many units at once (today, over each subtree); unknown ones listed in `unknown`.",
+)
+async def get_org_unit_health(
+    session: SessionDep,
+    settings: TalentSettingsDep,
+    _: Reader,
+    org_unit: Annotated[
+        list[str], Query(description="Ids or keys of the units, repeated (`?org_unit=a&org_unit=b`); up to 500.")
+    ],
+) -> OrgUnitHealthList:
+    return await service.org_unit_health(session, org_unit, settings)

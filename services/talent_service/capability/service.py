@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -45,9 +46,7 @@ from services.talent_service.capability.schemas import (
 from services.talent_service.config import TalentSettings
 from services.talent_service.models import IdempotencyRecord, OrgUnit
 from shared.concurrency import etag, require_if_match
-from shared.contracts.talent import (
-    InternalCandidate,
-)
+from shared.contracts.talent import InternalCandidate, OrgUnitHealth, OrgUnitHealthList, SkillShortfall
 from shared.errors import Conflict, FieldError, NotFound, UnprocessableContent
 from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
@@ -421,3 +420,94 @@ async def update_enrolment(
     await session.refresh(enrolment)
     keys = await repository.training_keys(session, [enrolment.training_id])
     return _enrolment_public(enrolment, keys[enrolment.training_id]), enrolment.version
+
+
+# ---------------------------------------------------------------- org-unit health (the alignment views)
+
+MAX_HEALTH_UNITS = 500
+YEAR_DAYS = 365
+
+
+@dataclass(frozen=True, slots=True)
+class LatestEnps:
+    """§9's "latest eNPS" of a unit: the latest survey whose period has ended, over its subtree."""
+
+    survey: str  # the survey's key
+    enps: float | None  # null when suppressed
+    suppressed: bool
+
+
+async def latest_enps(
+    session: AsyncSession,  # noqa: ARG001 - the engagement side reads its surveys through it
+    units: Sequence[uuid.UUID],  # noqa: ARG001
+    today: dt.date,  # noqa: ARG001
+) -> dict[uuid.UUID, LatestEnps]:
+    """Each unit's latest eNPS as of ``today`` (units without an ended survey left out).
+
+    The seam the engagement side fills: until engagement surveys are recorded, no unit has one, so
+    health reports ``enps`` null, ``enps_survey`` null and ``enps_suppressed`` false."""
+    return {}
+
+
+def _shortfall(row: repository.GapRow) -> SkillShortfall:
+    meeting = min(row.required, row.meeting)
+    return SkillShortfall(
+        org_unit_id=row.org_unit_id,
+        skill=row.skill,
+        level=row.level,
+        required=row.required,
+        meeting=meeting,
+        missing=row.required - meeting,
+        candidates=[InternalCandidate.model_validate(c) for c in row.candidates],
+    )
+
+
+async def org_unit_health(session: AsyncSession, names: Sequence[str], settings: TalentSettings) -> OrgUnitHealthList:
+    """Each named unit's talent health today, over its subtree, in the order asked (a unit named
+    twice answered once): members at the close of today, the workforce figures of the last 365
+    days, skill coverage and shortfalls at the close of today, the latest eNPS. Four statements
+    whatever the number of units; names of no unit are listed in ``unknown``."""
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise UnprocessableContent(
+            "Name at least one org unit.",
+            errors=[FieldError(location="query", parameter="org_unit", message="Required.", code="missing")],
+        )
+    if len(names) > MAX_HEALTH_UNITS:
+        raise UnprocessableContent(
+            f"At most {MAX_HEALTH_UNITS} org units at once; {len(names)} were named.",
+            errors=[FieldError(location="query", parameter="org_unit", message="Too many.", code="too_many")],
+        )
+    found = await repository.org_units_named(session, names)
+    units = list({u.id: u for u in (found[n] for n in names if n in found)}.values())
+    today = settings.today()
+    ids = [u.id for u in units]
+    year = [(today - dt.timedelta(days=YEAR_DAYS - 1), today)]
+    figures = await talent_repository.workforce_of_units(session, ids, year) if ids else {}
+    gaps = await repository.skill_gaps(session, ids, today) if ids else {}
+    enps = await latest_enps(session, ids, today)
+    items = []
+    for unit in units:
+        [row] = figures[unit.id]
+        average = (row.headcount_start + row.headcount_end) / 2
+        shortfalls = [_shortfall(r) for r in _most_missing_first(gaps[unit.id]) if r.meeting < r.required]
+        survey = enps.get(unit.id)
+        items.append(
+            OrgUnitHealth(
+                org_unit_id=unit.id,
+                org_unit_key=unit.key,
+                on=today,
+                headcount=row.headcount_end,
+                average_headcount=average or None,
+                separations=row.separations,
+                turnover_rate=row.separations / average if average else None,
+                voluntary_turnover_rate=row.voluntary_separations / average if average else None,
+                skill_coverage=coverage(gaps[unit.id]),
+                open_gaps=len(shortfalls),
+                shortfalls=shortfalls,
+                enps=survey.enps if survey else None,
+                enps_survey=survey.survey if survey else None,
+                enps_suppressed=survey.suppressed if survey else False,
+            )
+        )
+    return OrgUnitHealthList(items=items, unknown=[n for n in names if n not in found])

@@ -149,3 +149,31 @@ def gateway_calls(platform: Platform) -> dict[str, int]:
         if issuer(seen) == "gateway":
             counts[seen.service] += 1
     return counts
+
+
+async def skill(platform: Platform) -> str:
+    key = unique("skill")
+    await platform.post("/v1/skills", {"key": key, "name": key.title()})
+    return key
+
+
+async def assess(platform: Platform, person_id: str, skill_key: str, level: int) -> None:
+    body = {"skill": skill_key, "level": level, "assessed_on": days(-10), "source": "manager"}
+    await platform.post(f"/v1/people/{person_id}/skill-assessments", body)
+
+
+async def short_of_skills(platform: Platform) -> tuple[dict[str, Any], str, str]:
+    """A steady team of 5 that needs 4 people at level 3 in one skill and 1 at level 2 in another,
+    and has 2 and 1: coverage 3 / 5. Someone elsewhere has the first skill (a candidate)."""
+    team = await org_unit(platform)
+    forecasting, sql = await skill(platform), await skill(platform)
+    members = [await person(platform, team["id"]) for _ in range(5)]
+    await assess(platform, members[0]["id"], forecasting, 3)
+    await assess(platform, members[1]["id"], forecasting, 4)
+    await assess(platform, members[2]["id"], forecasting, 2)
+    await assess(platform, members[3]["id"], sql, 2)
+    elsewhere = await org_unit(platform)
+    await assess(platform, (await person(platform, elsewhere["id"]))["id"], forecasting, 5)
+    body = {"items": [{"skill": forecasting, "level": 3, "count": 4}, {"skill": sql, "level": 2, "count": 1}]}
+    await platform.put(f"/v1/org-units/{team['id']}/required-skills", body)
+    return team, forecasting, sql

@@ -41,12 +41,14 @@ class Seen:
 
 @dataclass
 class Recorder:
-    """An ASGI wrapper: records each request, and waits ``delay`` seconds before passing it on."""
+    """An ASGI wrapper: records each request, and waits ``delay`` seconds before passing on those
+    whose path starts with ``delayed``."""
 
     app: ASGIApp
     service: str
     seen: list[Seen]
     delay: float = 0.0
+    delayed: str = "/v1/"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
@@ -61,7 +63,7 @@ class Recorder:
                     (headers.get(b"x-internal-token") or b"").decode() or None,
                 )
             )
-            if self.delay:
+            if self.delay and scope["path"].startswith(self.delayed):
                 await asyncio.sleep(self.delay)
         await self.app(scope, receive, send)
 
@@ -87,8 +89,10 @@ class Platform:
         """Stop that service's server: its port refuses connections from now on."""
         await self._stacks.pop(service).aclose()
 
-    def slow(self, service: str, seconds: float) -> None:
+    def slow(self, service: str, seconds: float, path: str = "/v1/") -> None:
+        """Delay that service's answers to requests under ``path`` by ``seconds``."""
         self.recorders[service].delay = seconds
+        self.recorders[service].delayed = path
 
     async def key(self, *scopes: str) -> httpx.AsyncClient:
         response = await self.admin.post("/v1/api-keys", json={"name": "alignment test", "scopes": list(scopes)})

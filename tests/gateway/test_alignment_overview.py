@@ -19,6 +19,7 @@ from tests.gateway.alignment_data import (
     objective,
     org_unit,
     person,
+    short_of_skills,
 )
 from tests.gateway.platform import Platform, running_platform
 
@@ -182,3 +183,39 @@ async def test_gaps_without_talent_read(platform: Platform) -> None:
     assert body["missing"] == [{"source": "talent", "reason": "forbidden"}]
     assert body["unknown_owners"] == []
     assert gateway_calls(platform)["talent"] == 0
+
+
+async def test_capability_gaps_and_the_units_skill_gaps(platform: Platform) -> None:
+    team, forecasting, _ = await short_of_skills(platform)
+    owned = [await objective(platform, owner=team["id"]) for _ in range(2)]
+    covered, _, _ = await short_of_skills(platform)  # short too, but owns no objective
+    body = await get(platform, "/v1/alignment/gaps")
+    [gap] = body["capability_gaps"]
+    assert (gap["org_unit_id"], gap["org_unit_key"]) == (team["id"], team["key"])
+    assert gap["skill_coverage"] == pytest.approx(0.6)
+    assert sorted(gap["objectives"]) == sorted(o["id"] for o in owned)
+    assert [(s["skill"], s["missing"]) for s in gap["shortfalls"]] == [(forecasting, 2)]
+    assert covered["id"] not in {g["org_unit_id"] for g in body["capability_gaps"]}
+
+    unit = await get(platform, f"/v1/alignment/org-units/{team['key']}")
+    assert [s["skill"] for s in unit["skill_gaps"]] == [forecasting]
+    assert unit["hr_indicators"]["skill_coverage"] == pytest.approx(0.6)
+    assert {o["verdict"] for o in unit["objectives"]} == {"at_risk"}
+
+
+async def test_org_unit_view_calls_and_degradation(platform: Platform) -> None:
+    team = await org_unit(platform)
+    await kpi(platform, values=(99.0,), owner=team["id"])
+    await objective(platform, owner=team["id"])
+    platform.reset_calls()
+    await get(platform, f"/v1/alignment/org-units/{team['id']}")
+    # talent names the unit; the KPI service lists what it owns, then says how those KPIs stand
+    assert gateway_calls(platform) == {"strategy": 1, "kpi": 2, "talent": 1}
+
+    await platform.stop("talent")
+    by_id = await get(platform, f"/v1/alignment/org-units/{team['id']}")
+    assert by_id["missing"] == [{"source": "talent", "reason": "unavailable"}]
+    assert (by_id["org_unit_id"], len(by_id["objectives"]), len(by_id["kpis"])) == (team["id"], 1, 1)
+    assert by_id["hr_indicators"] is None
+    by_key = await get(platform, f"/v1/alignment/org-units/{team['key']}")
+    assert (by_key["org_unit_id"], by_key["objectives"], by_key["partial"]) == (None, [], True)

@@ -23,6 +23,7 @@ from tests.gateway.alignment_data import (
     objective,
     org_unit,
     person,
+    short_of_skills,
 )
 from tests.gateway.platform import Platform, running_platform
 
@@ -191,6 +192,39 @@ async def test_high_turnover_alone_carries_its_figures(platform: Platform) -> No
     assert reason["threshold"] == 0.15
 
 
+async def test_skill_gap_alone_carries_the_missing_skills(platform: Platform) -> None:
+    team, forecasting, _ = await short_of_skills(platform)
+    goal = await objective(platform, owner=team["id"])
+    body = await view(platform, goal["id"])
+    assert body["verdict"] == "at_risk"
+    [reason] = body["reasons"]
+    assert reason | {"message": None} == {
+        "code": "skill_gap",
+        "source": "talent",
+        "message": None,
+        "skill_coverage": pytest.approx(0.6),
+        "threshold": 0.8,
+        "missing": [{"skill": forecasting, "level": 3, "missing": 2}],
+    }
+    assert "60%" in reason["message"]
+    [shortfall] = body["owner"]["health"]["shortfalls"]
+    assert (shortfall["skill"], shortfall["meeting"], len(shortfall["candidates"])) == (forecasting, 2, 1)
+
+
+async def test_overconfidence_is_reported_without_downgrading(platform: Platform) -> None:
+    goal = await objective(platform, period=future_period() | {"period_start": days(-30)})
+    kr = await key_result(platform, goal["id"])
+    for value, when in ((40.0, 20), (41.0, 10), (42.0, 1)):
+        await check_in(platform, kr["id"], value, confidence=0.9, checked_at=ago(days=when))
+    body = await view(platform, goal["id"])
+    [aligned] = body["key_results"]
+    assert aligned["forecast_progress"] < 0.7
+    assert body["verdict"] == "on_track"  # 42 % of the way, 43 % of the period elapsed
+    [reason] = body["reasons"]
+    assert (reason["code"], reason["confidence"], reason["key_result_id"]) == ("overconfident", 0.9, kr["id"])
+    assert reason["forecast_progress"] == aligned["forecast_progress"]
+
+
 async def test_a_steady_team_is_on_track_and_an_owner_that_does_not_exist_is_said(platform: Platform) -> None:
     steady = await org_unit(platform)
     for _ in range(5):
@@ -283,6 +317,31 @@ async def test_a_slow_service_is_a_timeout_within_the_deadline(platform: Platfor
     assert time.monotonic() - started < DEADLINE * 2
     assert body["missing"] == [{"source": "talent", "reason": "timeout"}]
     assert codes(body) == ["kpi_red", "no_action_plan"]
+
+
+async def test_a_slow_strategy_service_is_a_504_naming_it(platform: Platform) -> None:
+    goal = await _measured_objective(platform)
+    platform.slow("strategy", DEADLINE * 3)
+    started = time.monotonic()
+    response = await platform.admin.get(f"/v1/alignment/objectives/{goal['id']}")
+    assert time.monotonic() - started < DEADLINE * 2
+    assert (response.status_code, response.json()["source"]) == (504, "strategy")
+
+
+async def test_an_open_breaker_makes_no_call(database_url: str, admin_key: str, engine: AsyncEngine) -> None:
+    settings = {"view_deadline_seconds": DEADLINE, "breaker_failures": 1, "breaker_reset_seconds": 60}
+    async with running_platform(database_url, admin_key, engine, **settings) as platform:
+        goal = await _measured_objective(platform)
+        platform.slow("kpi", DEADLINE * 3, "/v1/kpi-statuses")  # the gateway's call, not the strategy service's
+        body = await view(platform, goal["id"])
+        assert body["missing"] == [{"source": "kpi", "reason": "timeout"}]  # the caller gave up: a failure
+        platform.slow("kpi", 0)
+        platform.reset_calls()
+        body = await view(platform, goal["id"])
+        assert body["missing"] == [{"source": "kpi", "reason": "unavailable"}]
+        assert gateway_calls(platform) == {"strategy": 1, "kpi": 0, "talent": 1}
+        ready = (await platform.admin.get("/readyz")).json()
+        assert ready["dependencies"]["kpi"]["state"] == "open"
 
 
 # ---------------------------------------------------------------- scopes

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -173,6 +174,26 @@ class Composer:
 # ---------------------------------------------------------------- reading the parts
 
 
+_UNKNOWN_KPI = re.compile(r"Unknown KPI '(.+)'\.")
+
+
+async def kpi_statuses(kpi: KpiClient, keys: Sequence[str]) -> list[KpiStatus]:
+    """The status of each KPI of ``keys`` the KPI service knows. A KPI deleted since a key result was
+    linked to it makes the service refuse the whole list (404 naming it): the others are asked again,
+    so that one such link does not blind the view to every KPI (its key result shows no status)."""
+    try:
+        return await kpi.statuses(keys)
+    except DependencyRejected as rejected:
+        errors = rejected.problem.errors if rejected.problem is not None else None
+        if rejected.dependency_status != 404 or not errors:
+            raise
+        unknown = {found.group(1) for e in errors if (found := _UNKNOWN_KPI.fullmatch(e.message))}
+        known = [key for key in keys if key not in unknown]
+        if not unknown or len(known) == len(keys):
+            raise
+        return await kpi.statuses(known) if known else []
+
+
 def _statuses_by_key(statuses: Iterable[KpiStatus] | None) -> dict[str, KpiStatus]:
     return {s.kpi: s for s in statuses or ()}
 
@@ -313,7 +334,7 @@ async def _kpi_and_talent(
     async def statuses() -> list[KpiStatus] | None:
         if not wanted_keys:
             return []
-        return await composer.part(Source.kpi, lambda: composer.kpi.statuses(wanted_keys))
+        return await composer.part(Source.kpi, lambda: kpi_statuses(composer.kpi, wanted_keys))
 
     async def health() -> Health | None:
         if not wanted_units:
@@ -451,7 +472,7 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
     keys = sorted({e.key for e in owned_kpis} | {k for n in owned_objectives for k in _linked_kpis(n.key_results)})
     statuses: dict[str, KpiStatus] = {}
     if keys and not composer.lacks(Source.kpi):
-        statuses = _statuses_by_key(await composer.part(Source.kpi, lambda: composer.kpi.statuses(keys)))
+        statuses = _statuses_by_key(await composer.part(Source.kpi, lambda: kpi_statuses(composer.kpi, keys)))
 
     objectives = []
     for node in owned_objectives:

@@ -159,7 +159,9 @@ async def running_platform(
         identity = ServiceIdentity("strategy", TEST_KEYS["strategy"], TTL_SECONDS)
         strategy.state.kpi_client = KpiClient.create(Settings(kpi_url=urls["kpi_url"]), identity)
         try:
-            async with running_gateway(database_url, admin_key, **urls, **gateway_settings) as gateway:
+            # Set-up goes through the gateway too: a busy machine must not turn it into 504s.
+            settings = {"upstream_read_timeout": 10.0, "upstream_connect_timeout": 2.0, **gateway_settings}
+            async with running_gateway(database_url, admin_key, **urls, **settings) as gateway:
                 yield Platform(gateway, seen, recorders, stacks)
         finally:
             await strategy.state.kpi_client.aclose()

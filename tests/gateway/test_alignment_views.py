@@ -180,6 +180,22 @@ async def test_a_red_kpi_without_an_open_initiative_adds_no_action_plan(platform
     assert codes(await view(platform, goal["id"])) == ["kpi_red", "no_action_plan"]
 
 
+async def test_a_kpi_deleted_since_it_was_linked_blinds_only_its_key_result(platform: Platform) -> None:
+    gone = await kpi(platform)  # no measurements: deleting it deletes it
+    red = await kpi(platform, values=(50.0,))
+    goal = await objective(platform, period=future_period())
+    first = await key_result(platform, goal["id"], kpi=gone)
+    await key_result(platform, goal["id"], kpi=red)
+    etag = (await platform.admin.get(f"/v1/kpis/{gone}")).headers["etag"]
+    deleted = await platform.admin.delete(f"/v1/kpis/{gone}", headers={"If-Match": etag})
+    assert deleted.status_code == 204, deleted.text
+    body = await view(platform, goal["id"])
+    assert (body["missing"], body["verdict"]) == ([], "at_risk")
+    statuses = {kr["id"]: kr["kpi_status"] for kr in body["key_results"]}
+    assert statuses[first["id"]] is None
+    assert [r["kpi"] for r in body["reasons"] if r["code"] == "kpi_red"] == [red]
+
+
 async def test_high_turnover_alone_carries_its_figures(platform: Platform) -> None:
     unit = await turnover_unit(platform)
     goal = await objective(platform, owner=unit["id"])

@@ -610,38 +610,66 @@ async def set_state(session: AsyncSession, name: str, value: str) -> None:
 async def kpis_by_ref(
     connection: asyncpg.Connection, keys: Sequence[str], ids: Sequence[uuid.UUID]
 ) -> list[asyncpg.Record]:
-    """``id``, ``key`` and ``aggregation`` of the KPIs with these keys or ids (archived ones too)."""
+    """``id``, ``key``, ``aggregation`` and ``cadence`` of the KPIs with these keys or ids (archived ones too)."""
     return list(
         await connection.fetch(
-            "SELECT id, key, aggregation FROM kpi.kpis WHERE key = ANY($1::text[]) OR id = ANY($2::uuid[])",
+            "SELECT id, key, aggregation, cadence FROM kpi.kpis WHERE key = ANY($1::text[]) OR id = ANY($2::uuid[])",
             list(keys), list(ids),
         )
     )  # fmt: skip
 
 
+# A daily KPI's local days are its period rollups (one row per day, kept in the organisation's time
+# zone); for other cadences a local day is summed from its 15-minute rollups (every zone's days are
+# whole 15-minute buckets). One query either way.
 _DAILY_AGGREGATES = """
+WITH r AS (
+    SELECT * FROM unnest($1::int[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $6::date[], $7::date[],
+                         $8::bool[]) AS r(idx, kpi_id, start, "end", first_day, last_day, daily)
+)
+SELECT r.idx, p.period_start AS day, p.count, p.sum, p.min, p.max, p.last_ts, p.last_value
+FROM r JOIN kpi.rollups_period p
+    ON r.daily AND p.kpi_id = r.kpi_id AND p.period_start >= r.first_day AND p.period_start <= r.last_day
+UNION ALL
 SELECT r.idx, (b.bucket_start AT TIME ZONE $5)::date AS day,
        sum(b.count)::bigint AS count, sum(b.sum) AS sum, min(b.min) AS min, max(b.max) AS max,
        max(b.last_ts) AS last_ts, (array_agg(b.last_value ORDER BY b.last_ts DESC))[1] AS last_value
-FROM unnest($1::int[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS r(idx, kpi_id, start, "end")
-JOIN kpi.rollups_15m b ON b.kpi_id = r.kpi_id AND b.bucket_start >= r.start AND b.bucket_start < r."end"
+FROM r JOIN kpi.rollups_15m b
+    ON NOT r.daily AND b.kpi_id = r.kpi_id AND b.bucket_start >= r.start AND b.bucket_start < r."end"
 GROUP BY r.idx, day
-ORDER BY r.idx, day
+ORDER BY idx, day
 """
 
 
+@dataclass(frozen=True, slots=True)
+class DayRange:
+    """One request of ``daily_aggregates``: a KPI over the local days ``first_day``..``last_day``,
+    ``[start, end)`` as instants; ``daily`` when the KPI's cadence is daily (its periods are days)."""
+
+    kpi_id: uuid.UUID
+    first_day: dt.date
+    last_day: dt.date
+    start: dt.datetime
+    end: dt.datetime
+    daily: bool
+
+
 async def daily_aggregates(
-    connection: asyncpg.Connection,
-    kpi_ids: Sequence[uuid.UUID],
-    starts: Sequence[dt.datetime],
-    ends: Sequence[dt.datetime],
-    zone: str,
+    connection: asyncpg.Connection, ranges: Sequence[DayRange], zone: str
 ) -> list[asyncpg.Record]:
-    """For each request ``i`` (a KPI and ``[start, end)`` on local day boundaries), one row per
-    local day with data: its count, sum, min, max and last value, from the 15-minute rollups (local
-    days are whole 15-minute buckets in every time zone). One query for every request."""
+    """For each range ``i``, one row per local day with data: its count, sum, min, max and last
+    value — from the period rollups of a daily KPI (one row a day), else from the 15-minute rollups.
+    One query for every range."""
     return list(
         await connection.fetch(
-            _DAILY_AGGREGATES, list(range(len(kpi_ids))), list(kpi_ids), list(starts), list(ends), zone
+            _DAILY_AGGREGATES,
+            list(range(len(ranges))),
+            [r.kpi_id for r in ranges],
+            [r.start for r in ranges],
+            [r.end for r in ranges],
+            zone,
+            [r.first_day for r in ranges],
+            [r.last_day for r in ranges],
+            [r.daily for r in ranges],
         )
     )

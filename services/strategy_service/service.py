@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import re
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,8 +50,15 @@ from services.strategy_service.schemas import (
 )
 from shared.calendar import local_date, local_midnight, period_bounds
 from shared.clients import KpiClient
+from shared.clients.kpi import chunks
 from shared.concurrency import etag, require_if_match
-from shared.contracts.kpi import AggregateInclude, KpiAggregate, KpiAggregateRequest, KpiPublic
+from shared.contracts.kpi import (
+    MAX_AGGREGATE_REQUESTS,
+    AggregateInclude,
+    KpiAggregate,
+    KpiAggregateRequest,
+    KpiPublic,
+)
 from shared.contracts.strategy import (
     CurrentSource,
     ForestKeyResult,
@@ -64,7 +74,15 @@ from shared.contracts.strategy import (
     ObjectiveStatus,
     ObjectiveSummary,
 )
-from shared.errors import Conflict, DependencyError, DependencyUnavailable, FieldError, NotFound, UnprocessableContent
+from shared.errors import (
+    Conflict,
+    DependencyError,
+    DependencyRejected,
+    DependencyUnavailable,
+    FieldError,
+    NotFound,
+    UnprocessableContent,
+)
 from shared.idempotency import Answer, IdempotentRequest, run_once
 from shared.models import utcnow
 from shared.pagination import Page, PageRequest
@@ -114,22 +132,21 @@ def _kpi_range(objective: Objective, today: dt.date) -> tuple[dt.date, dt.date]:
     return objective.period_start, min(objective.period_end, today)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_bounds(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """A local day's first instant and the next day's: the same few days for every KPI of a read."""
+    return local_midnight(day, zone), local_midnight(day + dt.timedelta(days=1), zone)
+
+
 def _kpi_reading(
     key_result: KeyResult, objective: Objective, item: KpiAggregate, settings: StrategySettings
 ) -> KpiReading:
     zone = settings.zone
+    first, last = objective.period_start, objective.period_end
     days = [
-        DayAggregate(
-            local_midnight(d.date, zone),
-            local_midnight(d.date + dt.timedelta(days=1), zone),
-            d.value,
-            d.count,
-            d.sum,
-            d.min,
-            d.max,
-        )
+        DayAggregate(*_day_bounds(d.date, zone), d.value, d.count, d.sum, d.min, d.max)
         for d in item.daily or []
-        if objective.period_start <= d.date <= objective.period_end
+        if first <= d.date <= last
     ]
     if key_result.kpi_value is KpiValue.latest:
         return KpiReading(item.status.value if item.status is not None else None, daily_observations(days))
@@ -137,6 +154,42 @@ def _kpi_reading(
         return KpiReading(None, [])
     aggregation = key_result.kpi_aggregation
     return KpiReading(item.value, running_observations(days, aggregation) if aggregation is not None else [])
+
+
+_REFUSED_REQUEST = re.compile(r"^/requests/(\d+)(/|$)")
+
+
+def _refused_requests(refused: DependencyRejected, count: int) -> set[int]:
+    """The requests a 422 of ``POST /v1/kpi-aggregates`` names by pointer (``/requests/3/kpi``)."""
+    if refused.dependency_status != 422 or refused.problem is None:
+        return set()
+    named = (_REFUSED_REQUEST.match(e.pointer or "") for e in refused.problem.errors or [])
+    return {int(m.group(1)) for m in named if m is not None and int(m.group(1)) < count}
+
+
+async def _aggregates(kpi: KpiClient, requests: Sequence[KpiAggregateRequest]) -> list[KpiAggregate | None]:
+    """Each request's aggregate with status and daily values, one call per 500. A request the KPI
+    service refuses on its own (a KPI deleted since it was linked, a range it does not serve) reads
+    as no data — ``None`` — and the others of its call are asked again: one bad link does not blind
+    every other key result of the read."""
+    include = [AggregateInclude.status, AggregateInclude.daily]
+    items: list[KpiAggregate | None] = []
+    for part in chunks(requests, MAX_AGGREGATE_REQUESTS):
+        refused: set[int] = set()
+        while True:
+            asked = [i for i in range(len(part)) if i not in refused]
+            try:
+                answers = await kpi.aggregates([part[i] for i in asked], include=include) if asked else []
+            except DependencyRejected as rejected:
+                named = {asked[i] for i in _refused_requests(rejected, len(asked))}
+                if not named:
+                    raise
+                refused |= named
+                continue
+            by_index = dict(zip(asked, answers, strict=True))
+            items.extend(by_index.get(i) for i in range(len(part)))
+            break
+    return items
 
 
 async def _read_kpis(
@@ -153,11 +206,11 @@ async def _read_kpis(
     today = local_date(utcnow(), settings.zone)
     wanted = {k.id: (k.kpi or "", k.kpi_value, *_kpi_range(objectives[k.objective_id], today)) for k in linked}
     ranges = list(dict.fromkeys((key, first, last) for key, _, first, last in wanted.values()))
-    items: list[KpiAggregate] | None = None
+    items: list[KpiAggregate | None] | None = None
     if kpi is not None:
         requests = [KpiAggregateRequest.model_validate({"kpi": k, "from": f, "to": t}) for k, f, t in ranges]
         with contextlib.suppress(DependencyError):  # down, slow, or its breaker open: degrade
-            items = await kpi.aggregates(requests, include=[AggregateInclude.status, AggregateInclude.daily])
+            items = await _aggregates(kpi, requests)
     if items is None:
         readings: dict[uuid.UUID, KpiReading] = {}
         cached_at: dict[uuid.UUID, dt.datetime | None] = {}
@@ -174,7 +227,10 @@ async def _read_kpis(
     for key_result in linked:
         key, _, first, last = wanted[key_result.id]
         objective = objectives[key_result.objective_id]
-        readings[key_result.id] = _kpi_reading(key_result, objective, by_range[(key, first, last)], settings)
+        item = by_range[(key, first, last)]
+        readings[key_result.id] = (
+            KpiReading(None, []) if item is None else _kpi_reading(key_result, objective, item, settings)
+        )
         _kpi_cache[wanted[key_result.id]] = (read_at, now, readings[key_result.id])
     return readings, {}, False
 

@@ -123,3 +123,39 @@ async def test_aggregates_need_kpi_read(kpi_client: httpx.AsyncClient) -> None:
         "/v1/kpi-aggregates", json=body, headers={"X-Internal-Token": token("kpi", "kpi:read")}
     )
     assert allowed.status_code == 200
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "avg", "min", "max", "last"])
+async def test_daily_kpis_read_their_day_rollups_and_agree_with_other_cadences(
+    kpi_client: httpx.AsyncClient, kpi_settings: UseSettings, aggregation: str
+) -> None:
+    """A daily KPI's days come from its period rollups, a weekly or monthly one's from its 15-minute
+    rollups: the same points give the same answer, across a 25-hour day and after a replacement."""
+    kpi_settings(org_timezone="Europe/Paris")
+    keys = [
+        (await create_kpi(kpi_client, aggregation=aggregation, cadence=c))["key"]
+        for c in ("daily", "weekly", "monthly")
+    ]
+    points = [
+        ("2026-10-24T23:59:59+02:00", 7.0),
+        ("2026-10-25T00:00:00+02:00", 3.0),  # the 25-hour day (CEST → CET at 03:00)
+        ("2026-10-25T02:30:00+02:00", 9.0),
+        ("2026-10-25T02:30:00+01:00", 1.0),  # the same wall time, an hour later
+        ("2026-10-25T23:59:00+01:00", 4.0),
+        ("2026-10-26T00:00:00+01:00", 8.0),
+    ]
+    for key in keys:
+        await push_ok(kpi_client, *((key, ts, value) for ts, value in points))
+        await push_ok(kpi_client, (key, "2026-10-25T02:30:00+02:00", 5.0))  # replaces the 9
+    around = [{"kpi": key, "from": "2026-10-24", "to": "2026-10-26"} for key in keys]
+    the_day = [{"kpi": key, "from": "2026-10-25", "to": "2026-10-25"} for key in keys]
+    body = {"requests": around + the_day, "include": ["daily"]}
+    items = await aggregates(kpi_client, body)
+    shapes = [(i["value"], i["count"], i["last_measurement_at"], i["daily"]) for i in items]
+    assert shapes[0] == shapes[1] == shapes[2]
+    assert shapes[3] == shapes[4] == shapes[5]
+    assert [d["date"] for d in items[0]["daily"]] == ["2026-10-24", "2026-10-25", "2026-10-26"]
+    assert [d["count"] for d in items[0]["daily"]] == [1, 4, 1]
+    assert items[3]["count"] == 4
+    expected = {"sum": 13.0, "avg": 3.25, "min": 1.0, "max": 5.0, "last": 4.0}[aggregation]
+    assert items[3]["value"] == pytest.approx(expected)

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-talent clean
+.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-talent bench-alignment clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ bench-status: $(STAMP)
 
 bench-talent: $(STAMP)
 	$(BIN)/python -m bench.talent
+
+bench-alignment: $(STAMP)
+	$(BIN)/python -m bench.alignment
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from shared.settings import Settings
 
@@ -42,7 +45,33 @@ ROUTES: dict[str, tuple[str, ...]] = {
 
 
 class GatewaySettings(Settings):
-    pass
+    org_timezone: str = Field(default="UTC", description="IANA time zone whose calendar defines today.")
+    view_deadline_seconds: PositiveFloat = Field(
+        default=2.0,
+        description="An alignment view answers with what it has once this has passed; a service still "
+        "silent is listed in `missing` with reason `timeout`.",
+    )
+    # The alignment verdict's thresholds (DESIGN §9).
+    verdict_skill_coverage: float = Field(default=0.8, ge=0, le=1, description="Below: `skill_gap`.")
+    verdict_turnover: float = Field(default=0.15, ge=0, description="Above (last 365 days): `high_turnover`.")
+    verdict_enps: float = Field(default=0.0, ge=-100, le=100, description="Below: `low_engagement`.")
+    verdict_confidence: float = Field(default=0.7, ge=0, le=1, description="`overconfident` at or above it.")
+    unmeasured_after_days: PositiveInt = Field(
+        default=30, description="A check-in key result with no check-in for this long measures nothing (gaps)."
+    )
+
+    @field_validator("org_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.org_timezone)
 
 
 @lru_cache

@@ -18,6 +18,7 @@ from services.gateway.proxy import ProxyMiddleware, RouteTable
 from services.gateway.readiness import service_readiness_check
 from services.gateway.router import router
 from services.gateway.runtime import GatewayRuntime
+from services.gateway.views import router as alignment_router
 from shared.app import create_app
 from shared.auth import authenticated_upstream, bearer_scheme
 
@@ -33,6 +34,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         await runtime.start(app.state.database)
         for upstream in routes.upstreams:
             app.state.readiness_checks[upstream.name] = service_readiness_check(runtime.pool, upstream)
+        app.state.breakers = {client.service: client.breaker_state for client in runtime.clients}
         try:
             yield
         finally:
@@ -46,7 +48,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             "talent that delivers them. Every route but health takes `Authorization: Bearer <API key>`."
         ),
         settings=settings,
-        routers=[router],
+        routers=[router, alignment_router],
         lifespans=[gateway_runtime],
         security=bearer_scheme,
         verify_internal_tokens=False,

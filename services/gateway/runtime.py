@@ -10,7 +10,8 @@ from services.gateway.config import GatewaySettings
 from services.gateway.proxy import UpstreamPool
 from services.gateway.ratelimit import InflightLimiter, RateLimiter
 from services.gateway.service import AuditRecorder, KeyStore, ensure_bootstrap_key
-from shared.auth import GatewayIdentity
+from shared.auth import GatewayIdentity, Principal
+from shared.clients import KpiClient, StrategyClient, TalentClient
 from shared.db import Database
 from shared.token_keys import gateway_identity
 
@@ -27,6 +28,8 @@ class GatewayRuntime:
         self._signer: GatewayIdentity | None = None
         self._keys: KeyStore | None = None
         self._audit: AuditRecorder | None = None
+        # The alignment views' clients: one pool and breaker per service, each call signed for its caller.
+        self._clients: tuple[StrategyClient, KpiClient, TalentClient] | None = None
 
     async def start(self, database: Database) -> None:
         settings = self.settings
@@ -38,11 +41,31 @@ class GatewayRuntime:
         self._audit = AuditRecorder(database.engine, settings.audit_flush_seconds)
         self._audit.start()
         await self.pool.start()
+        self._clients = (
+            StrategyClient.create(settings, _unsigned),
+            KpiClient.create(settings, _unsigned),
+            TalentClient.create(settings, _unsigned),
+        )
 
     async def stop(self) -> None:
         await self.pool.close()
+        if self._clients is not None:
+            for client in self._clients:
+                await client.aclose()
+            self._clients = None
         if self._audit is not None:
             await self._audit.stop()
+
+    def clients_for(self, principal: Principal) -> tuple[StrategyClient, KpiClient, TalentClient]:
+        """The views' clients calling for ``principal``: its key id and scopes, signed by the gateway."""
+        source = self.signer.for_caller(principal)
+        strategy, kpi, talent = _started(self._clients)
+        act = principal.key_id
+        return strategy.calling_as(source, act), kpi.calling_as(source, act), talent.calling_as(source, act)
+
+    @property
+    def clients(self) -> tuple[StrategyClient, KpiClient, TalentClient]:
+        return _started(self._clients)
 
     @property
     def signer(self) -> GatewayIdentity:
@@ -55,6 +78,10 @@ class GatewayRuntime:
     @property
     def audit(self) -> AuditRecorder:
         return _started(self._audit)
+
+
+def _unsigned(audience: str, _act: str | None) -> str:
+    raise RuntimeError(f"a call to {audience} made for no caller: views call through `clients_for(principal)`")
 
 
 def _started(part: T | None) -> T:

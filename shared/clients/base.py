@@ -178,6 +178,18 @@ class ServiceClient:
             act=act,
         )
 
+    def calling_as(self, token_source: TokenSource, act: str | None) -> Self:
+        """The same client (pool, breaker) signing with ``token_source`` for the caller ``act``: the
+        gateway forwards each caller's own identity and scopes to the services a view calls."""
+        return type(self)(
+            self._http,
+            token_source,
+            self._breaker,
+            unavailable_retry_after=self._unavailable_retry_after,
+            keyed_retry=self._keyed_retry,
+            act=act,
+        )
+
     def breaker_state(self) -> BreakerState:
         return self._breaker.state()
 

@@ -44,7 +44,9 @@ async def test_one_document_drives_the_whole_platform(
         assert (await anonymous.get("/docs")).status_code == 200
     paths = spec["paths"]
     for path in ("/v1/kpis", "/v1/kpis/{id_or_key}/status", "/v1/measurements", "/v1/kpi-statuses",
-                 "/v1/objectives", "/v1/org-units", "/v1/api-keys", "/v1/audit-events", "/healthz"):  # fmt: skip
+                 "/v1/objectives", "/v1/org-units", "/v1/api-keys", "/v1/audit-events", "/healthz",
+                 "/v1/alignment/objectives/{objective_id}", "/v1/alignment/overview",
+                 "/v1/alignment/org-units/{id_or_key}", "/v1/alignment/gaps"):  # fmt: skip
         assert path in paths, path
     assert "x-pilotage-unavailable" not in spec["info"]
     operations = [(p, m, op) for p, ops in paths.items() for m, op in ops.items()]
@@ -58,6 +60,9 @@ async def test_one_document_drives_the_whole_platform(
     assert list(spec["components"]["securitySchemes"]) == ["HTTPBearer"]
     schemas = spec["components"]["schemas"]
     assert {ref.removeprefix("#/components/schemas/") for ref in _refs(spec)} <= set(schemas)
+    for path in ("/v1/alignment/objectives/{objective_id}", "/v1/alignment/org-units/{id_or_key}"):
+        assert {"401", "403", "404", "429", "503", "504"} <= set(paths[path]["get"]["responses"]), path
+    assert paths["/v1/alignment/overview"]["get"]["operationId"] == "alignment:get_alignment_overview"
     ingest = paths["/v1/measurements"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert ingest == {"$ref": "#/components/schemas/MeasurementBatch"}
 

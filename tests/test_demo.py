@@ -70,6 +70,31 @@ def _snapshot(client: httpx.Client) -> dict[str, Any]:
     return snapshot
 
 
+def _alignment(admin: httpx.Client) -> None:
+    """The overview shows the story: on-time delivery red under the supply-chain objective, the
+    defect rate stale under the product one, a team far behind yet confident."""
+    overview = admin.get("/v1/alignment/overview").json()
+    nodes: dict[str, dict[str, Any]] = {}
+
+    def walk(node: dict[str, Any]) -> None:
+        nodes[node["title"]] = node
+        for child in node.get("children", []):
+            walk(child)
+
+    for root in overview["objectives"]:
+        walk(root)
+    assert len(nodes) == 10
+    assert overview["missing"] == []
+
+    def codes(title: str) -> set[str]:
+        return {reason["code"] for reason in nodes[title]["reasons"]}
+
+    assert nodes["Deliver on time at a lower cost"]["verdict"] != "on_track"
+    assert "kpi_red" in codes("Deliver on time at a lower cost")
+    assert "kpi_stale" in codes("Ship faster with fewer defects")
+    assert "overconfident" in codes("Plan transport with accurate forecasts")
+
+
 def _capability_engagement_and_initiatives(admin: httpx.Client) -> None:
     """The parts built on the skills, trainings, engagement and initiatives routes."""
     assert len(_all(admin, "/v1/skills") or []) == 30
@@ -147,6 +172,7 @@ def test_demo_builds_the_promised_company_and_a_second_run_changes_nothing(platf
         assert all(kr["current_source"] == "kpi" for kr in linked)
 
         _capability_engagement_and_initiatives(admin)
+        _alignment(admin)
 
     second = platform.pilotage("demo", "--size", "small", "--no-progress")
     assert second.returncode == 0, second.stdout + second.stderr

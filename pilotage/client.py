@@ -5,11 +5,11 @@ which key to send, and the retries a well-behaved client makes.
         response = await gateway.request("POST", "/v1/measurements", json={"points": [...]})
 
 ``PILOTAGE_GATEWAY_URL`` names the gateway (default ``http://127.0.0.1:<PILOTAGE_GATEWAY_PORT>``);
-``PILOTAGE_API_KEY`` the key (default: the development admin key ``pilotage up`` keeps in
-``<data dir>/dev-admin-key``). 429 and 503 are retried, honouring ``Retry-After``; so are 502, 504
-and a dropped connection, since every call these commands make is safe to repeat (upserts, and
-creations under an ``Idempotency-Key``). An unreachable gateway or a refused key is a
-:class:`FatalError`.
+``PILOTAGE_API_KEY`` the key (default: ``PILOTAGE_BOOTSTRAP_ADMIN_KEY`` when set, else the
+development admin key ``pilotage up`` keeps in ``<data dir>/dev-admin-key``). 429 and 503 are
+retried, honouring ``Retry-After``; so are 502, 504 and a dropped connection, since every call these
+commands make is safe to repeat (upserts, and creations under an ``Idempotency-Key``). An
+unreachable gateway or a refused key is a :class:`FatalError`.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ def gateway_url() -> str:
 
 
 def api_key() -> str:
-    configured = os.environ.get("PILOTAGE_API_KEY")
-    if configured:
-        return configured.strip()
+    for variable in ("PILOTAGE_API_KEY", "PILOTAGE_BOOTSTRAP_ADMIN_KEY"):  # a bootstrapped platform's own key
+        configured = os.environ.get(variable)
+        if configured:
+            return configured.strip()
     path = Settings().data_dir / DEVELOPMENT_KEY_FILE
     try:
         return Path(path).read_text().strip()

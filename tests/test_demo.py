@@ -3,13 +3,21 @@ API, and running it again changes nothing."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
+from tests.database import temporary_database
 from tests.platform import Platform, running_platform
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -189,3 +197,35 @@ def test_demo_refuses_a_platform_it_cannot_reach(platform: Platform) -> None:
     refused = platform.pilotage("demo", "--size", "small", "--no-progress", key="pk_nobody01_" + "y" * 40)
     assert refused.returncode == 1
     assert "refused the key (401)" in refused.stderr
+
+
+@pytest.mark.timeout(600)
+def test_demo_start_starts_the_platform_in_the_background_when_nothing_answers(tmp_path: Path) -> None:
+    """`make demo` on a machine where nothing runs: `pilotage up` is started in its own session, the
+    demo loads, and the platform keeps running after the command has ended."""
+    ports = {name: free_port() for name in ("gateway", "strategy", "kpi", "talent")}
+    with temporary_database("pilotage_demo_start") as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PILOTAGE_") and "DATABASE_URL" not in k}
+        env.update({f"PILOTAGE_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+        env.update(DATABASE_URL=url, PILOTAGE_DATA_DIR=str(tmp_path))
+        result = subprocess.run(
+            [sys.executable, "-m", "pilotage.cli", "demo", "--start", "--size", "small", "--no-progress"],
+            env=env, capture_output=True, text=True, timeout=500,
+        )  # fmt: skip
+        started = re.search(r"background \(pid (\d+)", result.stderr)
+        assert started, result.stderr
+        up = psutil.Process(int(started.group(1)))
+        try:
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "demo ready: created" in result.stdout
+            assert f"export KEY=$(cat {tmp_path / 'dev-admin-key'})" in result.stdout
+            assert up.is_running()
+            key = (tmp_path / "dev-admin-key").read_text().strip()
+            kpis = httpx.get(
+                f"http://127.0.0.1:{ports['gateway']}/v1/kpis/supply.on_time_delivery/status",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert kpis.json()["status"] == "red"
+        finally:
+            up.terminate()
+            up.wait(timeout=60)

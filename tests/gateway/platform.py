@@ -170,6 +170,7 @@ async def running_platform(
                 del app.state.database, app.state.authenticator
             for database in databases:
                 await database.dispose()
+            await empty_database(engine)  # what the platform committed must not leak into later tests
 
 
 def unique(prefix: str) -> str:

@@ -584,7 +584,7 @@ def batches(
                 batch.items.append(item)
                 batch.lines.append(record.line)
                 batch.raws.append(record.raw)
-        if len(batch.items) >= size:
+        if batch.rows >= size:  # rows, not items: a run of bad rows must not grow one batch forever
             yield batch
             batch = None
     if batch is not None:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pilotage.client import FatalError, GatewayClient
-from pilotage.importer import Acknowledged, ImportOptions, Measurements, read_csv, run_import
+from pilotage.importer import Acknowledged, ImportOptions, ImportSummary, Measurements, batches, read_csv, run_import
 from tests.servers import serve
 
 
@@ -91,3 +91,18 @@ def test_line_numbers_follow_physical_lines_through_quoted_fields() -> None:
 def test_acknowledged_ranges_merge_in_any_order() -> None:
     done = Acknowledged([(10, 20), (2, 4), (5, 9), (30, 30)])
     assert [line for line in range(1, 33) if line in done] == [*range(2, 21), 30]
+
+
+def test_batches_hold_at_most_the_route_maximum_of_rows_good_or_bad(tmp_path: Path) -> None:
+    lines = ["k.x,not-a-time,1"] * 7 + ["k.x,2025-01-01T00:00:00Z,1"] * 2
+    path = tmp_path / "bad.csv"
+    path.write_text("kpi,ts,value\n" + "\n".join(lines) + "\n")
+    options = ImportOptions(path=path, batch_size=3)
+    with path.open("rb") as file:
+        made = list(batches(Measurements(), read_csv(file), options, Acknowledged(), ImportSummary()))
+    assert [(b.first_line, b.last_line, b.rows, len(b.items)) for b in made] == [
+        (2, 4, 3, 0),
+        (5, 7, 3, 0),
+        (8, 10, 3, 2),
+    ]
+    assert sum(b.nbytes for b in made) == path.stat().st_size

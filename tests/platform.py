@@ -56,6 +56,9 @@ def running_platform(data_dir: Path) -> Iterator[Platform]:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
         env.update({f"PILOTAGE_{name.upper()}_PORT": str(port) for name, port in ports.items()})
         env.update(DATABASE_URL=url, PILOTAGE_DATA_DIR=str(data_dir), PILOTAGE_BOOTSTRAP_ADMIN_KEY=admin_key)
+        # The tests' own reads (hundreds of listings to count what is stored) must not be rate
+        # limited; the commands' handling of 429 is tested against a scripted gateway.
+        env.update(PILOTAGE_RATE_LIMIT_PER_SECOND="100000", PILOTAGE_RATE_LIMIT_BURST="100000")
         # The processes' output goes to a file: a pipe nobody reads fills up and blocks them.
         log = (data_dir / "platform.log").open("w")
         process = subprocess.Popen(

@@ -87,6 +87,12 @@ async def test_the_level_on_a_day_is_the_latest_assessment(talent_client: httpx.
     assert earlier["on"] == "2024-05-31"
     before = (await talent_client.get(f"/v1/people/{person['id']}/skills", params={"on": "2024-01-15"})).json()
     assert before["items"] == []
+    history = (await talent_client.get(f"/v1/people/{person['id']}/skill-assessments", headers=READER)).json()
+    assert [(a["skill"], a["level"]) for a in history["items"]] == [("sql", 2), ("sql", 4), ("sql", 3), ("python", 1)]
+    sql = await talent_client.get(f"/v1/people/{person['id']}/skill-assessments", params={"skill": "sql"})
+    assert [a["level"] for a in sql.json()["items"]] == [2, 4, 3]
+    none = await talent_client.get(f"/v1/people/{person['id']}/skill-assessments", params={"skill": "cobol"})
+    assert none.json()["items"] == []
 
 
 async def test_assessment_errors(talent_client: httpx.AsyncClient, team: Any) -> None:
@@ -106,4 +112,5 @@ async def test_assessment_errors(talent_client: httpx.AsyncClient, team: Any) ->
     ghost = {"id": "00000000-0000-4000-8000-000000000000"}
     assert (await assess(talent_client, ghost, "sql", 3, "2024-02-01")).status_code == 404
     assert (await talent_client.get(f"/v1/people/{ghost['id']}/skills")).status_code == 404
+    assert (await talent_client.get(f"/v1/people/{ghost['id']}/skill-assessments")).status_code == 404
     assert (await talent_client.get(f"/v1/people/{person['id']}/skills", params={"on": "2024-1-1"})).status_code == 422

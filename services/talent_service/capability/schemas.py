@@ -26,6 +26,7 @@ __all__ = [
     "RequiredSkillsIn",
     "SkillAssessmentCreate",
     "SkillAssessmentPublic",
+    "SkillAssessments",
     "SkillCreate",
     "SkillGap",
     "SkillGaps",
@@ -75,6 +76,10 @@ class SkillAssessmentPublic(PublicModel):
     assessed_on: dt.date
     source: AssessmentSource
     created_at: dt.datetime
+
+
+class SkillAssessments(BaseModel):
+    items: list[SkillAssessmentPublic] = Field(description="Oldest first; within a day, in recording order.")
 
 
 class PersonSkill(BaseModel):

@@ -52,7 +52,7 @@ from services.kpi_service.status import (
     trend,
 )
 from shared.auth import Principal
-from shared.calendar import period_bounds
+from shared.calendar import local_midnight, period_bounds
 from shared.concurrency import etag, require_if_match
 from shared.contracts.kpi import (
     AggregateInclude,
@@ -65,8 +65,10 @@ from shared.contracts.kpi import (
     KpiAggregate,
     KpiAggregates,
     KpiAggregatesQuery,
+    KpiFit,
     KpiIndex,
     KpiIndexEntry,
+    LeastSquares,
     Status,
     ThresholdMode,
 )
@@ -651,6 +653,39 @@ async def align_rollups_with_timezone(database: Database, settings: KpiSettings)
 
 
 MAX_AGGREGATE_DAYS = 3_660  # ten years of local days per request
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def least_squares(points: Sequence[tuple[float, float]]) -> LeastSquares | None:
+    """The least-squares sums of ``(t, value)`` points (``t`` in seconds since the epoch), centred
+    first so that large instants lose no precision; None without points."""
+    if not points:
+        return None
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    sxx = sum((t - mean_t) ** 2 for t, _ in points)
+    sxy = sum((t - mean_t) * (v - mean_v) for t, v in points)
+    when = _EPOCH + dt.timedelta(seconds=mean_t)
+    return LeastSquares.model_construct(count=n, mean_time=when, mean_value=mean_v, sxx=sxx, sxy=sxy)
+
+
+def day_fit(rows: Sequence[asyncpg.Record], aggregation: Aggregation, zone: ZoneInfo) -> KpiFit:
+    """DESIGN §9's two observation series over the days of ``rows`` (in order): each day's value at
+    its midpoint, and the running aggregate from the first day to the end of each day, at that end."""
+    daily: list[tuple[float, float]] = []
+    running: list[tuple[float, float]] = []
+    count, total, low, high = 0, 0.0, float("inf"), float("-inf")
+    for d in rows:
+        start = local_midnight(d["day"], zone)
+        end = local_midnight(d["day"] + dt.timedelta(days=1), zone)
+        day_value = aggregate(aggregation, d["count"], d["sum"], d["min"], d["max"], d["last_value"])
+        daily.append((((start - _EPOCH) + (end - start) / 2).total_seconds(), day_value))
+        count, total, low, high = count + d["count"], total + d["sum"], min(low, d["min"]), max(high, d["max"])
+        running.append(
+            ((end - _EPOCH).total_seconds(), aggregate(aggregation, count, total, low, high, d["last_value"]))
+        )
+    return KpiFit.model_construct(daily=least_squares(daily), running=least_squares(running))
 
 
 async def read_aggregates(
@@ -733,6 +768,7 @@ async def read_aggregates(
                 )
                 for d in rows_of
             ]
+        fit = day_fit(rows_of, aggregation, zone) if AggregateInclude.fit in query.include else None
         items.append(
             KpiAggregate(
                 kpi=kpi["key"],
@@ -743,6 +779,7 @@ async def read_aggregates(
                 last_measurement_at=max((d["last_ts"] for d in rows_of), default=None),
                 status=statuses.get(kpi["id"]) if AggregateInclude.status in query.include else None,
                 daily=daily,
+                fit=fit,
             )
         )
     return KpiAggregates(items=items)

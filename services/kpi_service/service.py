@@ -656,36 +656,62 @@ MAX_AGGREGATE_DAYS = 3_660  # ten years of local days per request
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def least_squares(points: Sequence[tuple[float, float]]) -> LeastSquares | None:
-    """The least-squares sums of ``(t, value)`` points (``t`` in seconds since the epoch), centred
-    first so that large instants lose no precision; None without points."""
-    if not points:
+def least_squares(times: Sequence[float], values: Sequence[float]) -> LeastSquares | None:
+    """The least-squares sums of the points ``(times[i], values[i])`` (seconds since the epoch),
+    summed from the first instant so that large instants lose no precision; None without points."""
+    n = len(times)
+    if n == 0:
         return None
-    n = len(points)
-    mean_t = sum(t for t, _ in points) / n
-    mean_v = sum(v for _, v in points) / n
-    sxx = sum((t - mean_t) ** 2 for t, _ in points)
-    sxy = sum((t - mean_t) * (v - mean_v) for t, v in points)
-    when = _EPOCH + dt.timedelta(seconds=mean_t)
-    return LeastSquares.model_construct(count=n, mean_time=when, mean_value=mean_v, sxx=sxx, sxy=sxy)
+    origin = times[0]
+    st = sv = stt = stv = 0.0
+    for t, v in zip(times, values, strict=True):
+        t -= origin
+        st += t
+        sv += v
+        stt += t * t
+        stv += t * v
+    mean_t, mean_v = st / n, sv / n
+    when = _EPOCH + dt.timedelta(seconds=origin + mean_t)
+    return LeastSquares.model_construct(
+        count=n, mean_time=when, mean_value=mean_v, sxx=stt - st * mean_t, sxy=stv - st * mean_v
+    )
 
 
-def day_fit(rows: Sequence[asyncpg.Record], aggregation: Aggregation, zone: ZoneInfo) -> KpiFit:
+class DayInstants:
+    """Each local day's midpoint and end, in seconds since the epoch, computed once per day however
+    many KPIs a call reads over it."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.known: dict[dt.date, tuple[float, float]] = {}
+
+    def __call__(self, day: dt.date) -> tuple[float, float]:
+        found = self.known.get(day)
+        if found is None:
+            start = (local_midnight(day, self.zone) - _EPOCH).total_seconds()
+            end = (local_midnight(day + dt.timedelta(days=1), self.zone) - _EPOCH).total_seconds()
+            found = self.known[day] = ((start + end) / 2, end)
+        return found
+
+
+def day_fit(rows: Sequence[asyncpg.Record], aggregation: Aggregation, instants: DayInstants) -> KpiFit:
     """DESIGN §9's two observation series over the days of ``rows`` (in order): each day's value at
     its midpoint, and the running aggregate from the first day to the end of each day, at that end."""
-    daily: list[tuple[float, float]] = []
-    running: list[tuple[float, float]] = []
+    middles: list[float] = []
+    ends: list[float] = []
+    daily: list[float] = []
+    running: list[float] = []
     count, total, low, high = 0, 0.0, float("inf"), float("-inf")
     for d in rows:
-        start = local_midnight(d["day"], zone)
-        end = local_midnight(d["day"] + dt.timedelta(days=1), zone)
-        day_value = aggregate(aggregation, d["count"], d["sum"], d["min"], d["max"], d["last_value"])
-        daily.append((((start - _EPOCH) + (end - start) / 2).total_seconds(), day_value))
-        count, total, low, high = count + d["count"], total + d["sum"], min(low, d["min"]), max(high, d["max"])
-        running.append(
-            ((end - _EPOCH).total_seconds(), aggregate(aggregation, count, total, low, high, d["last_value"]))
-        )
-    return KpiFit.model_construct(daily=least_squares(daily), running=least_squares(running))
+        middle, end = instants(d["day"])
+        day_count, day_sum, day_min, day_max, last = d["count"], d["sum"], d["min"], d["max"], d["last_value"]
+        middles.append(middle)
+        ends.append(end)
+        daily.append(aggregate(aggregation, day_count, day_sum, day_min, day_max, last))
+        count, total = count + day_count, total + day_sum
+        low, high = min(low, day_min), max(high, day_max)
+        running.append(aggregate(aggregation, count, total, low, high, last))
+    return KpiFit.model_construct(daily=least_squares(middles, daily), running=least_squares(ends, running))
 
 
 async def read_aggregates(
@@ -740,6 +766,7 @@ async def read_aggregates(
     if AggregateInclude.status in query.include:
         statuses = {e.kpi_id: e.public() for e in await compute_statuses(connection, [k["id"] for k in rows], settings)}
     items: list[KpiAggregate] = []
+    instants = DayInstants(zone)
     for index, (request, kpi) in enumerate(zip(query.requests, kpis, strict=True)):
         assert kpi is not None
         aggregation = Aggregation(kpi["aggregation"])
@@ -768,7 +795,7 @@ async def read_aggregates(
                 )
                 for d in rows_of
             ]
-        fit = day_fit(rows_of, aggregation, zone) if AggregateInclude.fit in query.include else None
+        fit = day_fit(rows_of, aggregation, instants) if AggregateInclude.fit in query.include else None
         items.append(
             KpiAggregate(
                 kpi=kpi["key"],

@@ -216,9 +216,26 @@ async def test_the_fit_is_the_least_squares_of_the_days_at_midpoint_and_of_the_r
     assert midpoint == dt.datetime(2026, 10, 25, 10, 30, tzinfo=dt.UTC)  # 22:00Z + 25 h / 2
     assert _parsed(item["fit"]["daily"]) == _sums(daily_points)
     assert _parsed(item["fit"]["running"]) == _sums(running_points)
+    # Without days to answer, PostgreSQL folds them: the same totals and sums.
+    (folded,) = await aggregates(kpi_client, body | {"include": ["fit", "status"]})
+    assert {k: folded[k] for k in ("value", "count", "last_measurement_at")} == {
+        k: item[k] for k in ("value", "count", "last_measurement_at")
+    }
+    assert folded["value"] == pytest.approx(item["value"])
+    assert _parsed(folded["fit"]["daily"]) == _sums(daily_points)
+    assert _parsed(folded["fit"]["running"]) == _sums(running_points)
+    assert (folded["daily"], folded["status"]["kpi"]) == (None, key)
     (without,) = await aggregates(kpi_client, {"requests": [{"kpi": key, "from": "2026-10-22", "to": "2026-10-31"}]})
     assert without["fit"] is None
     (empty,) = await aggregates(
         kpi_client, {"requests": [{"kpi": key, "from": "2026-01-01", "to": "2026-01-31"}], "include": ["fit"]}
     )
-    assert (empty["fit"], empty["daily"]) == ({"daily": None, "running": None}, None)
+    assert (empty["fit"], empty["daily"], empty["value"], empty["count"]) == (
+        {"daily": None, "running": None},
+        None,
+        None,
+        0,
+    )
+    both = {"requests": [{"kpi": key, "from": "2026-01-01", "to": "2026-01-31"}], "include": ["fit", "daily"]}
+    (empty_days,) = await aggregates(kpi_client, both)
+    assert (empty_days["fit"], empty_days["daily"]) == ({"daily": None, "running": None}, [])

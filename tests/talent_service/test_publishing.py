@@ -52,7 +52,7 @@ def settings() -> Iterator[Any]:
     originals = app.state.settings, kpi_app.state.settings
 
     def use(**overrides: Any) -> TalentSettings:
-        app.state.settings = TalentSettings(**overrides)
+        app.state.settings = TalentSettings(**{"hr_publish_concurrency": 1, **overrides})
         if "org_timezone" in overrides:
             kpi_app.state.settings = KpiSettings(org_timezone=overrides["org_timezone"])
         return app.state.settings  # type: ignore[no-any-return]
@@ -63,13 +63,17 @@ def settings() -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 async def kpi_service(kpi_client: httpx.AsyncClient) -> AsyncIterator[KpiClient]:
-    """The talent app's KpiClient, calling the real KPI app (on the test's transaction)."""
+    """The talent app's KpiClient, calling the real KPI app (on the test's transaction: one
+    connection, so one call at a time; test_publishing_servers.py creates definitions concurrently)."""
     from services.kpi_service.main import app as kpi_app
 
     del kpi_client  # requested for its binding of the KPI app
     client = kpi_client_for("http://kpi", httpx.ASGITransport(app=kpi_app))
     app.state.kpi_client = client
+    original = app.state.settings
+    app.state.settings = TalentSettings(hr_publish_concurrency=1)
     yield client
+    app.state.settings = original
     del app.state.kpi_client
     await client.aclose()
 
@@ -333,3 +337,17 @@ async def test_publishing_needs_talent_write(talent_client: httpx.AsyncClient) -
     assert response.status_code == 403
     assert "talent:write" in response.json()["detail"]
     assert (await talent_client.post(PUBLISH, json=H1_2025, headers=WRITER)).status_code == 200
+
+
+async def test_a_definition_created_meanwhile_is_not_an_error(kpi_service: KpiClient) -> None:
+    writer = kpi_service.acting_for(publishing.JOB)
+    definition = KpiCreate(
+        key="hr.headcount.raced", name="Headcount: Raced", unit="people", domain=Domain.hr,
+        direction=Direction.target_range, aggregation=Aggregation.last, cadence=Cadence.monthly,
+    )  # fmt: skip
+    [first] = await writer.create_kpis([definition])
+    assert first is not None
+    assert first.key == "hr.headcount.raced"
+    assert await writer.create_kpis([definition]) == [None]  # taken: another run made it
+    state = await writer.writable(["hr.headcount.raced", "hr.headcount.ghost"], at=JANUARY)
+    assert state.unknown == frozenset({"hr.headcount.ghost"})

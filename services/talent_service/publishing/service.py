@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -172,6 +173,7 @@ async def publish(
     units = await repository.active_org_units(session)
     wanted: dict[str, KpiCreate] = {}
     points: dict[str, list[MeasurementPointIn]] = {}
+    began = time.monotonic()
     for unit in units:
         series = await hr_indicator_series(session, str(unit.id), SeriesBucket.month, start, last, settings)
         for indicator in INDICATORS:
@@ -190,10 +192,20 @@ async def publish(
     )  # fmt: skip
     if not wanted:
         return result
+    computed = time.monotonic()
     state = await kpi.writable(list(wanted), at=stamps[0])
-    created = await kpi.create_kpis([wanted[key] for key in sorted(state.unknown)])
+    created = await kpi.create_kpis(
+        [wanted[key] for key in sorted(state.unknown)], concurrency=settings.hr_publish_concurrency
+    )
+    defined = time.monotonic()
     sent = [point for key, found in points.items() if key not in state.archived for point in found]
     counts = await kpi.ingest(sent)
+    logger.info(
+        "HR indicators of %d units over %d months: computed in %.1f s, %d definitions created in %.1f s, "
+        "%d points sent in %.1f s",
+        len(units), len(months), computed - began, len(state.unknown), defined - computed, len(sent),
+        time.monotonic() - defined,
+    )  # fmt: skip
     result.kpis = len(wanted) - len(state.archived)
     result.kpis_created = sum(1 for c in created if c is not None)
     result.archived_kpis = sorted(state.archived)

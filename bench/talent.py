@@ -199,7 +199,12 @@ def run(args: argparse.Namespace) -> list[Level]:
         credentials = Credentials.generate()
         database_url = stack.enter_context(throwaway_database())
         platform = stack.enter_context(
-            running_platform(database_url, extra_env=credentials.platform_env, quiet=not args.verbose)
+            # No periodic publishing while measuring: only --publish publishes, after the reads.
+            running_platform(
+                database_url,
+                extra_env={**credentials.platform_env, "PILOTAGE_HR_PUBLISH_INTERVAL_SECONDS": "0"},
+                quiet=not args.verbose,
+            )
         )
         companies = [generate("small", small, today, 1), generate("large", large, today, 2)]
         watch: dict[str, Watched] = {"gateway": platform.pids["gateway"], "talent": platform.pids["talent"]}

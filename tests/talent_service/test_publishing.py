@@ -316,7 +316,10 @@ async def test_the_periodic_run_publishes_the_default_months(
     [
         ({"from": "2999-01-01"}, "/from", "future"),
         ({"from": "2025-03-01", "to": "2025-02-01"}, "/to", "reversed"),
-        ({"from": "1900-01-01"}, "/from", "too_long"),
+        ({"from": "1950-01-01"}, "/from", "too_long"),
+        ({"from": "0001-01-01"}, "/from", "too_early"),
+        ({"to": "0001-01-01"}, "/to", "too_early"),
+        ({"to": "1899-12-31"}, "/to", "too_early"),
         ({"from": "2025-01-01", "org_unit": "acme"}, "/org_unit", None),
         ({"from": "January"}, "/from", None),
     ],
@@ -330,6 +333,13 @@ async def test_a_bad_range_is_a_422_on_its_field(
     assert [e["pointer"] for e in errors] == [pointer]
     if code is not None:
         assert errors[0]["code"] == code
+
+
+async def test_a_range_ending_in_the_past_keeps_its_default_length(talent_client: httpx.AsyncClient) -> None:
+    result = await published(talent_client, {"to": "1901-06-15"})
+    assert (result["from"], result["to"], result["months"]) == ("1900-01-01", "1901-06-30", 18)  # cut at 1900
+    result = await published(talent_client, {"to": "2025-06-15"})
+    assert (result["from"], result["to"], result["months"]) == ("2023-07-01", "2025-06-30", 24)
 
 
 async def test_publishing_needs_talent_write(talent_client: httpx.AsyncClient) -> None:

@@ -128,15 +128,26 @@ def kpi_definition(indicator: PublishedIndicator, unit: OrgUnit) -> KpiCreate:
     )
 
 
+EARLIEST_MONTH = dt.date(1900, 1, 1)
+"""No month before it is published (nor asked for: 422), so that every month has a first instant."""
+
+
 def months_before(first_of_month: dt.date, count: int) -> dt.date:
+    """The first day of the month ``count`` months before, not before :data:`EARLIEST_MONTH`."""
     index = first_of_month.year * 12 + first_of_month.month - 1 - count
-    return dt.date(index // 12, index % 12 + 1, 1)
+    return max(dt.date(max(index, 12) // 12, max(index, 12) % 12 + 1, 1), EARLIEST_MONTH)
 
 
 def publish_range(request: HrPublishRequest, settings: TalentSettings) -> tuple[dt.date, dt.date]:
     """The first day of the first month and the last day counted (the last month's end, cut at
     today); 422 on the field at fault for a range that is reversed, ahead or too long."""
     today = settings.today()
+    for pointer, day in (("/from", request.from_), ("/to", request.to)):
+        if day is not None and day < EARLIEST_MONTH:
+            raise UnprocessableContent(
+                f"HR indicators are published from {EARLIEST_MONTH} on.",
+                errors=[FieldError(pointer=pointer, message=f"Before {EARLIEST_MONTH}.", code="too_early")],
+            )
     end = min(request.to or today, today)
     last_month = end.replace(day=1)
     start = (request.from_ or months_before(last_month, settings.hr_publish_months - 1)).replace(day=1)

@@ -26,6 +26,7 @@ from services.kpi_service.models import (
     StatusEvent,
 )
 from services.kpi_service.status import sql_stale_since
+from shared import advisory_locks
 from shared.contracts.kpi import Domain, Status
 from shared.pagination import Page, PageRequest, paginate
 from shared.sql import LIKE_ESCAPE, like_literal
@@ -418,8 +419,8 @@ async def ids_for_keys(connection: asyncpg.Connection, keys: Sequence[str]) -> d
     return {key: row["id"] for key, row in (await resolve_keys(connection, keys)).items()}
 
 
-STATUS_LOCK_CLASS = 8301  # first key of this service's advisory locks on a KPI's status
-ROLLUP_LOCK_CLASS = 8302  # and of those on a KPI's rollups
+STATUS_LOCK_CLASS = advisory_locks.KPI_STATUS
+ROLLUP_LOCK_CLASS = advisory_locks.KPI_ROLLUP
 
 
 async def _lock_per_kpi(connection: asyncpg.Connection, lock_class: int, kpi_ids: Sequence[uuid.UUID]) -> None:
@@ -444,7 +445,7 @@ async def lock_statuses(connection: asyncpg.Connection, kpi_ids: Sequence[uuid.U
     await _lock_per_kpi(connection, STATUS_LOCK_CLASS, kpi_ids)
 
 
-STALE_SWEEP_LOCK = (8303, 0)  # the advisory lock one stale sweep at a time holds
+STALE_SWEEP_LOCK = (advisory_locks.KPI_STALE_SWEEP, 0)
 
 _NEWLY_STALE = f"""
 SELECT k.id FROM kpi.kpis k

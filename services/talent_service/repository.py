@@ -16,10 +16,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.talent_service.models import Assignment, EngagementResponse, OrgUnit, OrgUnitKind, Person, Salary
+from shared import advisory_locks
 from shared.pagination import Page, PageRequest, paginate
 from shared.sql import LIKE_ESCAPE, like_literal
 
-TREE_LOCK = (8303, 1)  # advisory lock taken by every change of a unit's parent: no two moves race into a cycle
+TREE_LOCK = (advisory_locks.TALENT_TREE, 0)  # every change of a unit's parent: no two moves race into a cycle
 
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -233,7 +234,7 @@ async def salaries(session: AsyncSession, person_id: uuid.UUID) -> list[Salary]:
     return list((await session.exec(statement)).all())
 
 
-EMPLOYEE_NUMBER_LOCK = 8304  # first key of the advisory locks on an employee number
+EMPLOYEE_NUMBER_LOCK = advisory_locks.TALENT_EMPLOYEE_NUMBER
 
 
 async def lock_employee_numbers(session: AsyncSession, numbers: Sequence[str]) -> None:

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-talent bench-alignment clean
+.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-strategy bench-talent bench-alignment clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ bench-reads: $(STAMP)
 
 bench-status: $(STAMP)
 	$(BIN)/python -m bench.status
+
+bench-strategy: $(STAMP)
+	$(BIN)/python -m bench.strategy
 
 bench-talent: $(STAMP)
 	$(BIN)/python -m bench.talent

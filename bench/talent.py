@@ -5,14 +5,17 @@ joined before the five years, half during them), departures (about a third, each
 moves between teams and yearly salary records: ``--people`` (default 5 000) people in teams of about
 25 under departments of about 10 teams, and a tenth of that (500) in the same shape. They are written
 straight into the talent tables with COPY (seconds, where the batch route would take minutes), then
-VACUUM ANALYZE.
+VACUUM ANALYZE: the small company first, measured alone, then the large one (the company grows).
 
 For each company, through the gateway, authenticated, sequential on one keep-alive connection
 (``--requests`` each after a warm-up):
 
 - ``GET /v1/hr-indicators`` of the company over the last 365 days;
 - the same for one team;
-- ``GET /v1/hr-indicators/series`` of the company, 60 monthly buckets (five years to today).
+- ``GET /v1/hr-indicators/series`` of the company, 60 monthly buckets (five years to today);
+
+and with ``--publish``, after the reads, ``POST /v1/hr-indicators/publish`` twice (both companies, the
+default 24 months): the first creates every ``hr.*`` KPI, the second finds every point unchanged.
 
 It prints a table (people, p50/p99 of each read) and ends with ``ratio: <company indicators p50 at
 the large company / at the small one>``. Target: ratio <= 2. See docs/benchmarks.md.
@@ -32,11 +35,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
+import httpx
 import orjson
 
 from bench.common import (
     BenchError,
     Credentials,
+    Platform,
     Watched,
     env_int,
     machine_summary,
@@ -50,6 +55,9 @@ from bench.reads import Client, Latency, timed
 from services.talent_service import repository
 from services.talent_service.schemas import SeriesBucket
 from services.talent_service.service import series_periods
+from shared.auth import INTERNAL_TOKEN_HEADER, Principal, Scope
+from shared.settings import Settings
+from shared.token_keys import gateway_identity
 
 YEARS = 5
 TEAM_SIZE = 25
@@ -195,13 +203,14 @@ def run(args: argparse.Namespace) -> list[Level]:
         credentials = Credentials.generate()
         database_url = stack.enter_context(throwaway_database())
         platform = stack.enter_context(
-            running_platform(database_url, extra_env=credentials.platform_env, quiet=not args.verbose)
+            # No periodic publishing while measuring: only --publish publishes, after the reads.
+            running_platform(
+                database_url,
+                extra_env={**credentials.platform_env, "PILOTAGE_HR_PUBLISH_INTERVAL_SECONDS": "0"},
+                quiet=not args.verbose,
+            )
         )
         companies = [generate("small", small, today, 1), generate("large", large, today, 2)]
-        began = time.monotonic()
-        asyncio.run(load(database_url, companies))
-        rows = sum(len(c.units) + len(c.persons) + len(c.assignments) + len(c.salaries) for c in companies)
-        print(f"load:      {rows:,} rows by COPY in {time.monotonic() - began:.1f}s", flush=True)
         watch: dict[str, Watched] = {"gateway": platform.pids["gateway"], "talent": platform.pids["talent"]}
         postgres = postgres_processes(database_url)
         if postgres is not None:
@@ -210,6 +219,12 @@ def run(args: argparse.Namespace) -> list[Level]:
         stack.callback(client.close)
         year = f"from={today - dt.timedelta(days=364)}&to={today}"
         for company in companies:
+            # The company grows: the small one is measured alone, the large one with it.
+            began = time.monotonic()
+            asyncio.run(load(database_url, [company]))
+            rows = len(company.units) + len(company.persons) + len(company.assignments) + len(company.salaries)
+            print(f"load:      {company.key}: {rows:,} rows by COPY in {time.monotonic() - began:.1f}s", flush=True)
+            client.close()  # a new connection: the server may have dropped the idle one while loading
             indicators = f"/v1/hr-indicators?org_unit={company.key}&{year}"
             team = f"/v1/hr-indicators?org_unit={company.key}_t0&{year}"
             series = f"/v1/hr-indicators/series?org_unit={company.key}&bucket=month&from={first}&to={today}"
@@ -237,7 +252,35 @@ def run(args: argparse.Namespace) -> list[Level]:
             )
             if args.explain:
                 print(asyncio.run(_explain(database_url, company, first, today)), flush=True)
+        if args.publish:
+            publish(platform, credentials)
     return levels
+
+
+def publish(platform: Platform, credentials: Credentials) -> None:
+    """``POST /v1/hr-indicators/publish`` twice (both companies, the default 24 months). The first
+    creates every ``hr.*`` KPI: it is sent to the talent service itself, as the gateway would forward
+    it, since on this machine it can outlast the gateway's 30 s upstream timeout; the second, through
+    the gateway, finds every point unchanged."""
+    principal = Principal(key_id="benchpublish", scopes=frozenset({Scope.talent_write.value}))
+    settings = Settings(env="development", data_dir=credentials.data_dir, internal_token_ttl_seconds=3600)
+    direct = {INTERNAL_TOKEN_HEADER: gateway_identity(settings).token_for(principal, "talent")}
+    for run, url, headers in (
+        ("first", platform.url("talent"), direct),
+        ("again", platform.url("gateway"), credentials.gateway_headers()),
+    ):
+        with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+            began = time.monotonic()
+            response = client.post("/v1/hr-indicators/publish", json={})
+            if response.status_code != 200:
+                raise BenchError(f"publish answered {response.status_code}: {response.text[:300]}")
+            body = response.json()
+            print(
+                f"publish:   {run}: {time.monotonic() - began:.1f}s, {body['org_units']} units, {body['kpis']} KPIs "
+                f"({body['kpis_created']} created), {body['points']:,} points: {body['inserted']:,} inserted, "
+                f"{body['updated']:,} updated, {body['unchanged']:,} unchanged",
+                flush=True,
+            )
 
 
 def format_levels(levels: Sequence[Level]) -> str:
@@ -267,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--warmup-requests", type=int, default=10, help="Warm-up requests per read and company.")
     parser.add_argument("--explain", action="store_true", help="Print EXPLAIN ANALYZE of the indicator statement.")
+    parser.add_argument(
+        "--publish", action="store_true", help="Then publish both companies' indicators twice and time it."
+    )
     parser.add_argument("--verbose", action="store_true", help="Let the servers log at their normal level.")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.warmup_requests < 0 or args.people < 500:

@@ -34,13 +34,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared import advisory_locks
 from shared.auth import CurrentPrincipal
 from shared.errors import FieldError, UnprocessableContent
 from shared.models import created_at_field
 
 M = TypeVar("M", bound=BaseModel)
 
-IDEMPOTENCY_LOCK_CLASS = 8302  # first key of the advisory locks on an idempotency key
+IDEMPOTENCY_LOCK_CLASS = advisory_locks.IDEMPOTENCY
 
 IdempotencyKey = Annotated[
     str | None,

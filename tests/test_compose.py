@@ -339,6 +339,11 @@ def test_the_gateway_reaches_the_services_by_their_compose_names(clean_environme
         assert settings_class().service_urls == expected
 
 
+@pytest.mark.parametrize("caller", ["strategy", "talent"])
+def test_a_service_that_calls_the_kpi_service_reaches_it_by_its_compose_name(caller: str) -> None:
+    assert _environment(_service(caller)).get("PILOTAGE_KPI_URL") == f"http://kpi:{_default_port('kpi')}"
+
+
 @pytest.mark.parametrize("app", APP_SERVICES)
 def test_each_app_waits_for_the_database_and_the_migrations(app: str) -> None:
     depends_on = _depends_on(_service(app))

@@ -14,13 +14,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from services.strategy_service.models import CheckIn, KeyResult, Level, Objective
+from shared import advisory_locks
 from shared.contracts.strategy import ObjectiveStatus
 from shared.pagination import Page, PageRequest, decode_typed, encode_cursor, paginate
 from shared.sql import LIKE_ESCAPE, like_literal
 
 # First key of the transaction-level advisory lock taken by every change to the objective
 # hierarchy: two concurrent re-parentings (A under B, B under A) could each pass the cycle check alone.
-HIERARCHY_LOCK = 8303
+HIERARCHY_LOCK = advisory_locks.STRATEGY_HIERARCHY
 MAX_DEPTH = 1_000  # a guard only: the cycle check keeps the hierarchy acyclic
 
 

@@ -22,6 +22,9 @@ class TalentSettings(Settings):
         description="How often the service publishes its HR indicators to the KPI service as `hr.*` KPIs "
         "(0: never on its own; `POST /v1/hr-indicators/publish` still does).",
     )
+    hr_publish_concurrency: int = Field(
+        default=8, ge=1, le=64, description="KPI definitions a publish creates at once in the KPI service."
+    )
     hr_publish_months: int = Field(
         default=24, ge=1, le=600, description="How many calendar months, the current one included, a publish covers."
     )

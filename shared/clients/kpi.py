@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
@@ -149,17 +150,28 @@ class KpiClient(ServiceClient):
                 (unknown if error.code == "unknown_kpi" else archived).add(part[index])
         return Writability(unknown=frozenset(unknown), archived=frozenset(archived))
 
-    async def create_kpis(self, kpis: Sequence[KpiCreate]) -> list[KpiPublic | None]:
-        """Create each definition (one call each, retried safely with its own ``Idempotency-Key``):
-        the created KPI, or ``None`` where the key was taken meanwhile (someone else created it)."""
+    async def create_kpis(self, kpis: Sequence[KpiCreate], *, concurrency: int = 1) -> list[KpiPublic | None]:
+        """Create each definition (one call each, ``concurrency`` at a time, each retried safely with
+        its own ``Idempotency-Key``): in order, the created KPI, or ``None`` where the key was taken
+        meanwhile (someone else created it). The first other failure is raised once the calls under
+        way have ended."""
+        limit = asyncio.Semaphore(max(1, concurrency))
+
+        async def create(kpi: KpiCreate) -> KpiPublic | None:
+            async with limit:
+                try:
+                    return await self.create_kpi(kpi, idempotency_key=str(uuid.uuid4()))
+                except DependencyRejected as rejected:
+                    if rejected.dependency_status != 409:
+                        raise
+                    return None
+
+        outcomes = await asyncio.gather(*(create(kpi) for kpi in kpis), return_exceptions=True)
         created: list[KpiPublic | None] = []
-        for kpi in kpis:
-            try:
-                created.append(await self.create_kpi(kpi, idempotency_key=str(uuid.uuid4())))
-            except DependencyRejected as rejected:
-                if rejected.dependency_status != 409:
-                    raise
-                created.append(None)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            created.append(outcome)
         return created
 
     async def aggregates(

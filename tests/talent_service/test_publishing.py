@@ -52,7 +52,7 @@ def settings() -> Iterator[Any]:
     originals = app.state.settings, kpi_app.state.settings
 
     def use(**overrides: Any) -> TalentSettings:
-        app.state.settings = TalentSettings(**overrides)
+        app.state.settings = TalentSettings(**{"hr_publish_concurrency": 1, **overrides})
         if "org_timezone" in overrides:
             kpi_app.state.settings = KpiSettings(org_timezone=overrides["org_timezone"])
         return app.state.settings  # type: ignore[no-any-return]
@@ -63,13 +63,17 @@ def settings() -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 async def kpi_service(kpi_client: httpx.AsyncClient) -> AsyncIterator[KpiClient]:
-    """The talent app's KpiClient, calling the real KPI app (on the test's transaction)."""
+    """The talent app's KpiClient, calling the real KPI app (on the test's transaction: one
+    connection, so one call at a time; test_publishing_servers.py creates definitions concurrently)."""
     from services.kpi_service.main import app as kpi_app
 
     del kpi_client  # requested for its binding of the KPI app
     client = kpi_client_for("http://kpi", httpx.ASGITransport(app=kpi_app))
     app.state.kpi_client = client
+    original = app.state.settings
+    app.state.settings = TalentSettings(hr_publish_concurrency=1)
     yield client
+    app.state.settings = original
     del app.state.kpi_client
     await client.aclose()
 
@@ -312,7 +316,10 @@ async def test_the_periodic_run_publishes_the_default_months(
     [
         ({"from": "2999-01-01"}, "/from", "future"),
         ({"from": "2025-03-01", "to": "2025-02-01"}, "/to", "reversed"),
-        ({"from": "1900-01-01"}, "/from", "too_long"),
+        ({"from": "1950-01-01"}, "/from", "too_long"),
+        ({"from": "0001-01-01"}, "/from", "too_early"),
+        ({"to": "0001-01-01"}, "/to", "too_early"),
+        ({"to": "1899-12-31"}, "/to", "too_early"),
         ({"from": "2025-01-01", "org_unit": "acme"}, "/org_unit", None),
         ({"from": "January"}, "/from", None),
     ],
@@ -328,8 +335,29 @@ async def test_a_bad_range_is_a_422_on_its_field(
         assert errors[0]["code"] == code
 
 
+async def test_a_range_ending_in_the_past_keeps_its_default_length(talent_client: httpx.AsyncClient) -> None:
+    result = await published(talent_client, {"to": "1901-06-15"})
+    assert (result["from"], result["to"], result["months"]) == ("1900-01-01", "1901-06-30", 18)  # cut at 1900
+    result = await published(talent_client, {"to": "2025-06-15"})
+    assert (result["from"], result["to"], result["months"]) == ("2023-07-01", "2025-06-30", 24)
+
+
 async def test_publishing_needs_talent_write(talent_client: httpx.AsyncClient) -> None:
     response = await talent_client.post(PUBLISH, json=H1_2025, headers=READER)
     assert response.status_code == 403
     assert "talent:write" in response.json()["detail"]
     assert (await talent_client.post(PUBLISH, json=H1_2025, headers=WRITER)).status_code == 200
+
+
+async def test_a_definition_created_meanwhile_is_not_an_error(kpi_service: KpiClient) -> None:
+    writer = kpi_service.acting_for(publishing.JOB)
+    definition = KpiCreate(
+        key="hr.headcount.raced", name="Headcount: Raced", unit="people", domain=Domain.hr,
+        direction=Direction.target_range, aggregation=Aggregation.last, cadence=Cadence.monthly,
+    )  # fmt: skip
+    [first] = await writer.create_kpis([definition])
+    assert first is not None
+    assert first.key == "hr.headcount.raced"
+    assert await writer.create_kpis([definition]) == [None]  # taken: another run made it
+    state = await writer.writable(["hr.headcount.raced", "hr.headcount.ghost"], at=JANUARY)
+    assert state.unknown == frozenset({"hr.headcount.ghost"})

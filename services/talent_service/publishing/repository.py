@@ -7,8 +7,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.talent_service.models import OrgUnit
+from shared import advisory_locks
 
-HR_PUBLISH_LOCK = (8305, 0)  # held by the one publish of HR indicators running at a time, in any process
+HR_PUBLISH_LOCK = (advisory_locks.TALENT_HR_PUBLISH, 0)  # the one publish of HR indicators running, in any process
 
 
 async def active_org_units(session: AsyncSession) -> list[OrgUnit]:

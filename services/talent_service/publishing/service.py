@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -127,15 +128,26 @@ def kpi_definition(indicator: PublishedIndicator, unit: OrgUnit) -> KpiCreate:
     )
 
 
+EARLIEST_MONTH = dt.date(1900, 1, 1)
+"""No month before it is published (nor asked for: 422), so that every month has a first instant."""
+
+
 def months_before(first_of_month: dt.date, count: int) -> dt.date:
+    """The first day of the month ``count`` months before, not before :data:`EARLIEST_MONTH`."""
     index = first_of_month.year * 12 + first_of_month.month - 1 - count
-    return dt.date(index // 12, index % 12 + 1, 1)
+    return max(dt.date(max(index, 12) // 12, max(index, 12) % 12 + 1, 1), EARLIEST_MONTH)
 
 
 def publish_range(request: HrPublishRequest, settings: TalentSettings) -> tuple[dt.date, dt.date]:
     """The first day of the first month and the last day counted (the last month's end, cut at
     today); 422 on the field at fault for a range that is reversed, ahead or too long."""
     today = settings.today()
+    for pointer, day in (("/from", request.from_), ("/to", request.to)):
+        if day is not None and day < EARLIEST_MONTH:
+            raise UnprocessableContent(
+                f"HR indicators are published from {EARLIEST_MONTH} on.",
+                errors=[FieldError(pointer=pointer, message=f"Before {EARLIEST_MONTH}.", code="too_early")],
+            )
     end = min(request.to or today, today)
     last_month = end.replace(day=1)
     start = (request.from_ or months_before(last_month, settings.hr_publish_months - 1)).replace(day=1)
@@ -172,6 +184,7 @@ async def publish(
     units = await repository.active_org_units(session)
     wanted: dict[str, KpiCreate] = {}
     points: dict[str, list[MeasurementPointIn]] = {}
+    began = time.monotonic()
     for unit in units:
         series = await hr_indicator_series(session, str(unit.id), SeriesBucket.month, start, last, settings)
         for indicator in INDICATORS:
@@ -190,10 +203,20 @@ async def publish(
     )  # fmt: skip
     if not wanted:
         return result
+    computed = time.monotonic()
     state = await kpi.writable(list(wanted), at=stamps[0])
-    created = await kpi.create_kpis([wanted[key] for key in sorted(state.unknown)])
+    created = await kpi.create_kpis(
+        [wanted[key] for key in sorted(state.unknown)], concurrency=settings.hr_publish_concurrency
+    )
+    defined = time.monotonic()
     sent = [point for key, found in points.items() if key not in state.archived for point in found]
     counts = await kpi.ingest(sent)
+    logger.info(
+        "HR indicators of %d units over %d months: computed in %.1f s, %d definitions created in %.1f s, "
+        "%d points sent in %.1f s",
+        len(units), len(months), computed - began, len(state.unknown), defined - computed, len(sent),
+        time.monotonic() - defined,
+    )  # fmt: skip
     result.kpis = len(wanted) - len(state.archived)
     result.kpis_created = sum(1 for c in created if c is not None)
     result.archived_kpis = sorted(state.archived)

@@ -26,7 +26,7 @@ from services.gateway.keys import generate_key
 from shared.auth import INTERNAL_TOKEN_HEADER
 from tests.auth import install_test_keys, token
 from tests.database import temporary_database
-from tests.test_end_to_end import _environment, _ports, _run_up, _stop, _wait_ready
+from tests.test_end_to_end import _environment, _finish, _ports, _run_up, _stop, _wait_ready
 
 PROBLEM = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -184,9 +184,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             output = _stop(process)
             assert process.returncode == 0, output
         finally:
-            if process.poll() is None:
-                process.kill()
-            process.communicate()
+            _finish(process)
 
 
 def _seed(platform: Platform) -> None:

@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psutil
@@ -40,7 +42,7 @@ def _wait_ready(process: subprocess.Popen[str], url: str, timeout: float = 60) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"pilotage up exited early:\n{process.stdout.read() if process.stdout else ''}")
+            raise AssertionError(f"pilotage up exited early:\n{_output(process)}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -50,20 +52,42 @@ def _wait_ready(process: subprocess.Popen[str], url: str, timeout: float = 60) -
     raise AssertionError("not ready in time")
 
 
+# The platform's output goes to a file, never to a pipe: every request writes an access record, and a
+# pipe nobody reads until the end fills up and blocks the processes that write to it.
+_OUTPUTS: dict[int, IO[str]] = {}
+
+
 def _run_up(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pilotage.cli", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    output = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed when read at the end
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pilotage.cli", "up"], env=env, stdout=output, stderr=subprocess.STDOUT, text=True
     )
+    _OUTPUTS[process.pid] = output
+    return process
+
+
+def _output(process: subprocess.Popen[str]) -> str:
+    output = _OUTPUTS[process.pid]
+    output.seek(0)
+    return output.read()
+
+
+def _finish(process: subprocess.Popen[str]) -> None:
+    """Kill the platform if it still runs, wait for it and close its output."""
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=60)
+    output = _OUTPUTS.pop(process.pid, None)
+    if output is not None:
+        output.close()
 
 
 def _stop(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=60)
-    return output
+    process.wait(timeout=60)
+    text = _output(process)
+    _OUTPUTS.pop(process.pid).close()
+    return text
 
 
 ADMIN_KEY = generate_key().full
@@ -80,9 +104,7 @@ def up_on_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[s
         try:
             yield process, ports
         finally:
-            if process.poll() is None:
-                process.kill()
-            process.communicate()
+            _finish(process)
 
 
 def test_up_serves_every_service_through_the_gateway_and_stops_cleanly(
@@ -149,9 +171,7 @@ def test_up_with_the_embedded_database_stops_it_too(tmp_path: Path) -> None:
         assert not psutil.pid_exists(postgres_pid) or psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
         assert not postmaster.exists()
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
+        _finish(process)
 
 
 def test_up_refuses_a_taken_port_clearly() -> None:

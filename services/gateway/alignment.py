@@ -332,8 +332,8 @@ async def _kpi_and_talent(
     wanted_units = sorted({str(u) for u in units})
 
     async def statuses() -> list[KpiStatus] | None:
-        if not wanted_keys:
-            return []
+        if not wanted_keys:  # nothing to ask; a caller without the scope is still told it is left out
+            return [] if composer.allowed(Source.kpi) else None
         return await composer.part(Source.kpi, lambda: kpi_statuses(composer.kpi, wanted_keys))
 
     async def health() -> Health | None:
@@ -459,6 +459,18 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
     unit_health = answer.items[0] if answer is not None else None
     unit_id = unit_health.org_unit_id if unit_health is not None else _parse_uuid(id_or_key)
     day = composer.today
+    if unit_id is None:  # a key, and the talent part missing: nothing names the unit to the others
+        return OrgUnitAlignment(
+            org_unit_id=None,
+            org_unit_key=None,
+            active_on=day,
+            objectives=[],
+            kpis=[],
+            hr_indicators=None,
+            skill_gaps=[],
+            missing=composer.missing,
+            partial=True,
+        )
 
     async def kpi_index() -> list[KpiIndexEntry] | None:
         return await composer.part(Source.kpi, composer.kpi.index)
@@ -467,8 +479,8 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
         composer.strategy_part(lambda: composer.strategy.forest(active_on=day, level=None)),
         kpi_index(),
     )
-    owned_objectives = [n for n in _walk(forest.objectives) if unit_id is not None and n.owner_org_unit_id == unit_id]
-    owned_kpis = [e for e in index or () if unit_id is not None and e.owner_org_unit_id == unit_id]
+    owned_objectives = [n for n in _walk(forest.objectives) if n.owner_org_unit_id == unit_id]
+    owned_kpis = [e for e in index or () if e.owner_org_unit_id == unit_id]
     keys = sorted({e.key for e in owned_kpis} | {k for n in owned_objectives for k in _linked_kpis(n.key_results)})
     statuses: dict[str, KpiStatus] = {}
     if keys and not composer.lacks(Source.kpi):

@@ -31,6 +31,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
         "/v1/enrolments",
         "/v1/engagement-surveys",
         "/v1/hr-indicators",
+        "/v1/org-unit-health",
     ),
 }
 

@@ -249,6 +249,12 @@ async def lock_employee_numbers(session: AsyncSession, numbers: Sequence[str]) -
 # read. Roots arrive as an array ($1), periods as two arrays (first days, last days), numbered
 # from 1; the answer has one row per (root, period). The training and skill figures follow the
 # same membership rules: enrolments by members on their day, levels at the close of the last day.
+# A requirement's members are counted once per period whatever the roots that include it: each
+# stretch of days over which a person holds the level (a level span), works inside the requiring
+# unit (an assignment span) and is employed (hire date to end date, a member at the close of a day
+# before it) meets the requirement at the close of each of its days; stretches of one person and
+# requirement never overlap. Joins on equalities only, then a range test per period: reading
+# each member's level per period instead multiplied the work by the periods.
 _WORKFORCE = """
 WITH RECURSIVE subtree AS (
     SELECT id AS root, id FROM talent.org_units WHERE id = ANY($1::uuid[])
@@ -388,37 +394,49 @@ gains AS (
 effectiveness AS (
     SELECT k, root, count(*) AS pairs, avg(gain)::float8 AS mean_gain FROM gains GROUP BY k, root
 ),
-closure AS (
-    SELECT root, id AS unit_id, id AS ancestor_id FROM subtree
-    UNION ALL
-    SELECT cl.root, cl.unit_id, u.parent_id FROM closure cl JOIN talent.org_units u ON u.id = cl.ancestor_id
-    WHERE cl.ancestor_id <> cl.root AND u.parent_id IS NOT NULL
-),
 requirements AS (
-    SELECT s.root, r.org_unit_id, r.skill_id, r.level, r.count
-    FROM talent.required_skills r JOIN subtree s ON s.id = r.org_unit_id
+    SELECT r.org_unit_id, r.skill_id, r.level, r.count
+    FROM talent.required_skills r WHERE r.org_unit_id IN (SELECT id FROM subtree)
 ),
-levels AS (
-    SELECT DISTINCT ON (pr.k, s.person_id, s.skill_id) pr.k, s.person_id, s.skill_id, s.level
-    FROM periods pr JOIN talent.skill_assessments s ON s.assessed_on <= pr.b
-    WHERE s.person_id IN (SELECT person_id FROM candidates) AND s.skill_id IN (SELECT skill_id FROM requirements)
-    ORDER BY pr.k, s.person_id, s.skill_id, s.assessed_on DESC, s.id DESC
+ancestry AS (
+    SELECT id AS unit_id, id AS ancestor_id FROM (SELECT DISTINCT id FROM subtree) units
+    UNION ALL
+    SELECT an.unit_id, u.parent_id FROM ancestry an JOIN talent.org_units u ON u.id = an.ancestor_id
+    WHERE u.parent_id IS NOT NULL
+),
+level_spans AS (
+    SELECT person_id, skill_id, level, assessed_on AS since,
+           lead(assessed_on) OVER (PARTITION BY person_id, skill_id ORDER BY assessed_on) AS until
+    FROM (
+        SELECT DISTINCT ON (person_id, skill_id, assessed_on) person_id, skill_id, assessed_on, level
+        FROM talent.skill_assessments
+        WHERE person_id IN (SELECT person_id FROM candidates) AND skill_id IN (SELECT skill_id FROM requirements)
+        ORDER BY person_id, skill_id, assessed_on, id DESC
+    ) latest_of_each_day
+),
+holding AS (
+    SELECT r.org_unit_id, r.skill_id,
+           greatest(ls.since, sp.since, p.hire_date) AS since,
+           least(ls.until, sp.until, p.end_date) AS until
+    FROM requirements r
+    JOIN level_spans ls ON ls.skill_id = r.skill_id AND ls.level >= r.level
+    JOIN spans sp ON sp.person_id = ls.person_id
+    JOIN ancestry an ON an.unit_id = sp.org_unit_id AND an.ancestor_id = r.org_unit_id
+    JOIN people p ON p.id = sp.person_id
 ),
 meeting AS (
-    SELECT c.k, c.root, r.org_unit_id, r.skill_id, count(*) AS n
-    FROM closing c
-    JOIN closure cl ON cl.root = c.root AND cl.unit_id = c.org_unit_id
-    JOIN requirements r ON r.root = c.root AND r.org_unit_id = cl.ancestor_id
-    JOIN levels l ON l.k = c.k AND l.person_id = c.id AND l.skill_id = r.skill_id AND l.level >= r.level
-    GROUP BY c.k, c.root, r.org_unit_id, r.skill_id
+    SELECT pr.k, h.org_unit_id, h.skill_id, count(*) AS n
+    FROM periods pr
+    JOIN holding h ON h.since <= pr.b AND (h.until IS NULL OR h.until > pr.b)
+    GROUP BY pr.k, h.org_unit_id, h.skill_id
 ),
 coverage AS (
-    SELECT pr.k, r.root, sum(least(r.count, COALESCE(mt.n, 0))) AS met, sum(r.count) AS required
+    SELECT pr.k, s.root, sum(least(r.count, COALESCE(mt.n, 0))) AS met, sum(r.count) AS required
     FROM periods pr
     CROSS JOIN requirements r
-    LEFT JOIN meeting mt ON mt.k = pr.k AND mt.root = r.root AND mt.org_unit_id = r.org_unit_id
-        AND mt.skill_id = r.skill_id
-    GROUP BY pr.k, r.root
+    JOIN subtree s ON s.id = r.org_unit_id
+    LEFT JOIN meeting mt ON mt.k = pr.k AND mt.org_unit_id = r.org_unit_id AND mt.skill_id = r.skill_id
+    GROUP BY pr.k, s.root
 )
 SELECT rt.root, pr.k,
        COALESCE(o.n, 0) AS headcount_start,

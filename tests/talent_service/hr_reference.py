@@ -38,6 +38,30 @@ class Salary:
     created: int = 0
 
 
+@dataclass(frozen=True)
+class Assessment:
+    skill: str
+    level: int
+    on: dt.date
+    created: int = 0
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    training: str
+    enrolled_on: dt.date
+    status: str = "enrolled"  # enrolled | completed | dropped
+    completed_on: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Requirement:
+    unit_id: str
+    skill: str
+    level: int
+    count: int
+
+
 @dataclass
 class Person:
     id: str
@@ -46,12 +70,16 @@ class Person:
     end: dt.date | None = None
     reason: str | None = None
     salaries: list[Salary] = field(default_factory=list)
+    assessments: list[Assessment] = field(default_factory=list)
+    enrolments: list[Enrolment] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Company:
     units: Sequence[Unit]
     people: Sequence[Person]
+    requirements: Sequence[Requirement] = ()
+    trainings: dict[str, list[str]] = field(default_factory=dict)  # training -> the skills it develops
 
     def subtree(self, root: str) -> set[str]:
         found, frontier = {root}, [root]
@@ -122,6 +150,68 @@ def salary_visible_units(company: Company, a: dt.date, b: dt.date) -> set[str]:
     return visible_units(parents, direct)
 
 
+def level_on(person: Person, skill: str, day: dt.date) -> int:
+    """The person's latest assessment of ``skill`` on or before ``day`` (0 without one)."""
+    candidates = [x for x in person.assessments if x.skill == skill and x.on <= day]
+    best = max(candidates, key=lambda x: (x.on, x.created), default=None)
+    return best.level if best else 0
+
+
+def training_completion_rate(company: Company, unit: str, a: dt.date, b: dt.date) -> float | None:
+    """Of enrolments made in ``[a, b]`` by members on that day, the share completed by ``b``."""
+    units = company.subtree(unit)
+    counted = [
+        e
+        for p in company.people
+        for e in p.enrolments
+        if a <= e.enrolled_on <= b and member_during(p, e.enrolled_on, units)
+    ]
+    done = [e for e in counted if e.status == "completed" and e.completed_on is not None and e.completed_on <= b]
+    return _rate(len(done), len(counted))
+
+
+EFFECT_WINDOW = dt.timedelta(days=180)
+
+
+def training_gains(company: Company, unit: str, a: dt.date, b: dt.date) -> list[int]:
+    """Per (enrolment completed in ``[a, b]`` by a member on its completion day, developed skill)
+    assessed within 180 days of completion: the earliest such level (of its day, the last
+    recorded) less the level on the enrolment day."""
+    units = company.subtree(unit)
+    gains = []
+    for person in company.people:
+        for enrolment in person.enrolments:
+            done = enrolment.completed_on
+            if enrolment.status != "completed" or done is None or not a <= done <= b:
+                continue
+            if not member_during(person, done, units):
+                continue
+            for skill in company.trainings[enrolment.training]:
+                after = [x for x in person.assessments if x.skill == skill and done <= x.on <= done + EFFECT_WINDOW]
+                if not after:
+                    continue
+                first = min(after, key=lambda x: (x.on, -x.created))
+                gains.append(first.level - level_on(person, skill, enrolment.enrolled_on))
+    return gains
+
+
+def skill_coverage(company: Company, unit: str, b: dt.date) -> float | None:
+    """Σ min(N, members of V at the close of ``b`` at level ≥ L) / Σ N over the requirements of
+    every unit V of the subtree."""
+    units = company.subtree(unit)
+    requirements = [r for r in company.requirements if r.unit_id in units]
+    if not requirements:
+        return None
+    met = 0
+    for r in requirements:
+        holding = company.subtree(r.unit_id)
+        meeting = sum(
+            1 for p in company.people if member_at_close(p, b, holding) and level_on(p, r.skill, b) >= r.level
+        )
+        met += min(r.count, meeting)
+    return met / sum(r.count for r in requirements)
+
+
 def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, Any]:
     """Every workforce indicator of §9 for ``unit`` (its subtree) over ``[a, b]``."""
     units = company.subtree(unit)
@@ -142,6 +232,7 @@ def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, 
             internal_moves += before in units and before != move.unit_id
     stayed = opening & closing
     changes = salary_changes(company, unit, a, b)
+    gains = training_gains(company, unit, a, b)
     hidden = len(changes) < MINIMUM_GROUP or not whole_quarters(a, b) or unit not in salary_visible_units(company, a, b)
     return {
         "headcount_start": len(opening),
@@ -157,6 +248,10 @@ def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, 
         "voluntary_turnover_rate": _rate(sum(p.reason == "voluntary" for p in separations), average),
         "retention_rate": _rate(len(stayed), len(opening)),
         "internal_mobility_rate": _rate(internal_moves, average),
+        "training_completion_rate": training_completion_rate(company, unit, a, b),
+        "training_effectiveness": statistics.fmean(gains) if gains else None,
+        "training_effectiveness_pairs": len(gains),
+        "skill_coverage": skill_coverage(company, unit, b),
         "salary_evolution": {
             "people": len(changes),
             "mean_change": None if hidden else statistics.fmean(changes),

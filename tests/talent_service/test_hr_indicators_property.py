@@ -1,6 +1,6 @@
-"""The service's set-based SQL of §9's workforce indicators equals the literal, person-by-person
-reading (``hr_reference``) on generated companies, to 1e-9, for a unit alone and for every bucket
-of a series; and the headcount identity holds."""
+"""The service's set-based SQL of §9's workforce, training and skill indicators equals the literal,
+person-by-person reading (``hr_reference``) on generated companies, to 1e-9, for a unit alone and
+for every bucket of a series; and the headcount identity holds."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.talent_service import models
+from services.talent_service.capability import models as capability
 from tests.database import insert_rows
 from tests.talent_service import hr_reference as ref
 
 ORIGIN = dt.date(2020, 1, 1)
 SPAN = 4 * 365  # every date lies in 2020-2023: long before today, so no period is cut
 REASONS = ["voluntary", "involuntary", "retirement", "other"]
+SKILLS = ["s0", "s1", "s2"]
+TRAININGS = {"t0": ["s0", "s1"], "t1": ["s2"]}
 
 
 @st.composite
@@ -50,10 +53,36 @@ def companies(draw: st.DrawFn) -> ref.Company:
             )
             for created in range(draw(st.integers(0, 3)))
         ]
-        people.append(
-            ref.Person(f"p{index}", hire, assignments, end, draw(st.sampled_from(REASONS)) if end else None, salaries)
-        )
-    return ref.Company(units, people)
+        levels = st.sampled_from([0, 1, 2, 3, 4, 5, 5])
+        assessments = [
+            ref.Assessment(
+                draw(st.sampled_from(SKILLS)),
+                draw(levels),
+                hire + dt.timedelta(days=draw(st.integers(0, 700))),
+                created,
+            )
+            for created in range(draw(st.integers(0, 4)))
+        ]
+        enrolments = []
+        for _ in range(draw(st.integers(0, 2))):
+            enrolled = hire + dt.timedelta(days=draw(st.integers(0, limit)))
+            status = draw(st.sampled_from(["enrolled", "completed", "completed", "dropped"]))
+            completed = enrolled + dt.timedelta(days=draw(st.integers(0, 200))) if status == "completed" else None
+            training = draw(st.sampled_from(sorted(TRAININGS)))
+            enrolments.append(ref.Enrolment(training, enrolled, status, completed))
+            if completed is not None:  # assessed after the training, sometimes twice, sometimes too late
+                for _ in range(draw(st.integers(0, 2))):
+                    on = completed + dt.timedelta(days=draw(st.sampled_from([0, 1, 90, 180, 181])))
+                    skill = draw(st.sampled_from(TRAININGS[training]))
+                    assessments.append(ref.Assessment(skill, draw(levels), on, len(assessments)))
+        reason = draw(st.sampled_from(REASONS)) if end else None
+        people.append(ref.Person(f"p{index}", hire, assignments, end, reason, salaries, assessments, enrolments))
+    requirements = [
+        ref.Requirement(unit.id, skill, draw(st.integers(1, 4)), draw(st.integers(1, 2)))
+        for unit in units
+        for skill in draw(st.sets(st.sampled_from(SKILLS), max_size=2))
+    ]
+    return ref.Company(units, people, requirements, TRAININGS)
 
 
 @st.composite
@@ -71,7 +100,15 @@ def periods(draw: st.DrawFn) -> tuple[dt.date, dt.date]:
 
 async def store(connection: AsyncConnection, company: ref.Company) -> dict[str, uuid.UUID]:
     ids = {unit.id: uuid.uuid4() for unit in company.units}
-    rows: list[Any] = [
+    skills = {key: capability.Skill(key=f"{key}-{uuid.uuid4().hex[:8]}", name=key) for key in SKILLS}
+    trainings = {key: capability.Training(key=f"{key}-{uuid.uuid4().hex[:8]}", name=key) for key in company.trainings}
+    rows: list[Any] = [*skills.values(), *trainings.values()]
+    rows += [
+        capability.TrainingSkill(training_id=trainings[t].id, skill_id=skills[k].id, position=i)
+        for t, keys in company.trainings.items()
+        for i, k in enumerate(keys)
+    ]
+    rows += [
         models.OrgUnit(
             id=ids[u.id],
             key=f"{u.id}_{ids[u.id].hex[:8]}",
@@ -102,6 +139,26 @@ async def store(connection: AsyncConnection, company: ref.Company) -> dict[str, 
             models.Salary(person_id=pid, effective_date=s.effective, amount=s.amount, currency=s.currency)
             for s in sorted(person.salaries, key=lambda s: s.created)  # ids follow creation
         ]
+        rows += [
+            capability.SkillAssessment(
+                person_id=pid, skill_id=skills[x.skill].id, level=x.level, assessed_on=x.on,
+                source=capability.AssessmentSource.manager,
+            )
+            for x in sorted(person.assessments, key=lambda x: x.created)
+        ]  # fmt: skip
+        rows += [
+            capability.Enrolment(
+                training_id=trainings[e.training].id, person_id=pid, enrolled_on=e.enrolled_on,
+                status=capability.EnrolmentStatus(e.status), completed_on=e.completed_on,
+            )
+            for e in person.enrolments
+        ]  # fmt: skip
+    rows += [
+        capability.RequiredSkill(
+            org_unit_id=ids[r.unit_id], skill_id=skills[r.skill].id, level=r.level, count=r.count, position=i
+        )
+        for i, r in enumerate(company.requirements)
+    ]
     await insert_rows(connection, *rows)
     return ids
 
@@ -112,6 +169,8 @@ def edges(company: ref.Company) -> list[dt.date]:
     for person in company.people:
         events = [person.hire, *(a.effective for a in person.assignments), *(s.effective for s in person.salaries)]
         events += [person.end] if person.end else []
+        events += [x.on for x in person.assessments] + [e.enrolled_on for e in person.enrolments]
+        events += [e.completed_on for e in person.enrolments if e.completed_on]
         days.update(day + dt.timedelta(days=shift) for day in events for shift in (-1, 0, 1, 2))
     return sorted(days)
 

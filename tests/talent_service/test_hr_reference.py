@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.talent_service.hr_reference import Assignment, Company, Person, Salary, Unit, whole_quarters, workforce
+from tests.talent_service.hr_reference import (
+    Assessment,
+    Assignment,
+    Company,
+    Enrolment,
+    Person,
+    Requirement,
+    Salary,
+    Unit,
+    whole_quarters,
+    workforce,
+)
 
 D = dt.date
 UNITS = [Unit("co"), Unit("ops", "co"), Unit("t1", "ops"), Unit("t2", "ops"), Unit("sales", "co")]
@@ -107,3 +118,39 @@ def test_headcount_identity_holds_for_every_unit_and_period(staff: list[Person],
     assert f["headcount_end"] == (
         f["headcount_start"] + f["hires"] + f["transfers_in"] - f["separations"] - f["transfers_out"]
     )
+
+
+def test_coverage_counts_a_person_once_per_requirement_capped_at_its_count() -> None:
+    p1 = person("p1", D(2025, 1, 1), ("t1", D(2025, 1, 1)))
+    p1.assessments = [Assessment("sql", 4, D(2025, 6, 1))]
+    p2 = person("p2", D(2025, 1, 1), ("t1", D(2025, 1, 1)))
+    p2.assessments = [Assessment("sql", 3, D(2025, 6, 1), 0), Assessment("sql", 2, D(2026, 2, 1), 1)]
+    p3 = person("p3", D(2025, 1, 1), ("ops", D(2025, 1, 1)))
+    p3.assessments = [Assessment("sql", 5, D(2025, 6, 1))]
+    requirements = [Requirement("ops", "sql", 3, 1), Requirement("t1", "sql", 3, 2)]
+    company = Company(UNITS, [p1, p2, p3], requirements)
+    assert workforce(company, "ops", *Q1)["skill_coverage"] == (1 + 1) / 3  # p2 lowered by the end
+    assert workforce(company, "ops", D(2026, 1, 1), D(2026, 1, 31))["skill_coverage"] == (1 + 2) / 3
+    assert workforce(company, "sales", *Q1)["skill_coverage"] is None
+
+
+def test_effectiveness_takes_the_earliest_assessment_within_180_days_against_the_level_at_enrolment() -> None:
+    p = person("p", D(2025, 1, 1), ("t1", D(2025, 1, 1)))
+    p.assessments = [
+        Assessment("sql", 2, D(2025, 6, 1), 0),
+        Assessment("sql", 4, D(2026, 2, 1), 1),
+        Assessment("sql", 5, D(2026, 3, 1), 2),
+        Assessment("python", 1, D(2026, 7, 19), 3),  # 180 days after completion: counts, from 0
+        Assessment("css", 5, D(2026, 7, 20), 4),  # 181 days: ignored
+    ]
+    dropped = person("d", D(2025, 1, 1), ("t1", D(2025, 1, 1)))
+    dropped.enrolments = [Enrolment("course", D(2026, 1, 5), "dropped")]
+    dropped.assessments = [Assessment("sql", 5, D(2026, 2, 1))]
+    p.enrolments = [Enrolment("course", D(2026, 1, 5), "completed", D(2026, 1, 20))]
+    company = Company(UNITS, [p, dropped], trainings={"course": ["sql", "python", "css"]})
+    figures = workforce(company, "t1", *Q1)
+    assert (figures["training_effectiveness_pairs"], figures["training_effectiveness"]) == (2, ((4 - 2) + 1) / 2)
+    assert figures["training_completion_rate"] == 1 / 2
+    late = Company(UNITS, [person("q", D(2025, 1, 1), ("t1", D(2025, 1, 1)))], trainings={"course": ["sql"]})
+    late.people[0].enrolments = [Enrolment("course", D(2026, 3, 1), "completed", D(2026, 4, 2))]
+    assert workforce(late, "t1", *Q1)["training_completion_rate"] == 0

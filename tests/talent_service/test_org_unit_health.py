@@ -48,7 +48,13 @@ async def org(talent_client: httpx.AsyncClient) -> dict[str, Any]:
 async def test_many_units_at_once(talent_client: httpx.AsyncClient, org: dict[str, Any]) -> None:
     response = await talent_client.get(
         "/v1/org-unit-health",
-        params=[("org_unit", "api"), ("org_unit", org["sales"]["id"]), ("org_unit", "nope"), ("org_unit", "api")],
+        params=[
+            ("org_unit", "api"),
+            ("org_unit", org["sales"]["id"]),
+            ("org_unit", "nope"),
+            ("org_unit", "api"),
+            ("org_unit", org["api"]["id"].upper()),  # the same unit by its id: answered once
+        ],
         headers=as_scopes("talent:read"),
     )
     assert response.status_code == 200, response.text
@@ -67,6 +73,12 @@ async def test_many_units_at_once(talent_client: httpx.AsyncClient, org: dict[st
     assert (api.enps, api.enps_survey, api.enps_suppressed) == (None, None, False)
     assert (sales.headcount, sales.separations, sales.turnover_rate, sales.skill_coverage) == (2, 0, 0.0, None)
     assert sales.shortfalls == []
+
+    # the same figures as the HR indicators of the last 365 days
+    year = {"org_unit": "api", "from": day(-364), "to": day(0)}
+    indicators = (await talent_client.get("/v1/hr-indicators", params=year)).json()
+    assert (indicators["headcount_end"], indicators["average_headcount"]) == (api.headcount, api.average_headcount)
+    assert (indicators["turnover_rate"], indicators["skill_coverage"]) == (api.turnover_rate, api.skill_coverage)
 
     eng = (await talent_client.get("/v1/org-unit-health", params={"org_unit": "eng"})).json()["items"][0]
     # api's requirement (1 of 2) and eng's own (a1, a2 at level ≥ 1: 2 of 2)

@@ -121,7 +121,8 @@ async def delete_required_skills(session: AsyncSession, unit: uuid.UUID) -> None
 # the members of the requiring unit's own subtree at or above the level, those below it, the
 # trainings that develop the skill, and the best ten people employed elsewhere who meet the level.
 # A person's level is their latest assessment on or before the day (0 without one). One statement
-# for many roots: a requirement appears once per root whose subtree holds its unit.
+# for many roots: a requirement appears once per root whose subtree holds its unit. The members
+# below the level are listed only when asked ($4): the health batch needs their count alone.
 _GAPS = """
 WITH RECURSIVE tree AS (
     SELECT id AS root, id FROM talent.org_units WHERE id = ANY($1::uuid[])
@@ -163,7 +164,7 @@ tallies AS (
                jsonb_agg(
                    jsonb_build_object('person_id', s.person_id, 'name', s.name, 'level', s.level)
                    ORDER BY s.level DESC, s.name, s.person_id
-               ) FILTER (WHERE s.level < r.level),
+               ) FILTER (WHERE s.level < r.level AND $4),
                '[]'::jsonb
            ) AS below
     FROM requirements r
@@ -230,10 +231,13 @@ class GapRow:
     trainings: list[dict[str, Any]]
 
 
-async def skill_gaps(session: AsyncSession, roots: Sequence[uuid.UUID], day: dt.date) -> dict[uuid.UUID, list[GapRow]]:
-    """Each root's requirements (those of every unit of its subtree) judged at the close of ``day``."""
+async def skill_gaps(
+    session: AsyncSession, roots: Sequence[uuid.UUID], day: dt.date, *, below: bool = True
+) -> dict[uuid.UUID, list[GapRow]]:
+    """Each root's requirements (those of every unit of its subtree) judged at the close of ``day``;
+    ``below``: with the members under the level (else ``below`` is empty)."""
     connection = await driver(session)
-    rows = await connection.fetch(_GAPS, list(roots), day, MAX_CANDIDATES)
+    rows = await connection.fetch(_GAPS, list(roots), day, MAX_CANDIDATES, below)
     found: dict[uuid.UUID, list[GapRow]] = {root: [] for root in roots}
     for row in rows:
         found[row["root"]].append(

@@ -484,7 +484,7 @@ async def org_unit_health(session: AsyncSession, names: Sequence[str], settings:
     ids = [u.id for u in units]
     year = [(today - dt.timedelta(days=YEAR_DAYS - 1), today)]
     figures = await talent_repository.workforce_of_units(session, ids, year) if ids else {}
-    gaps = await repository.skill_gaps(session, ids, today) if ids else {}
+    gaps = await repository.skill_gaps(session, ids, today, below=False) if ids else {}
     enps = await latest_enps(session, ids, today)
     items = []
     for unit in units:

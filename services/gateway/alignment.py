@@ -148,6 +148,11 @@ class Composer:
                 "The strategy service failed; retry shortly.",
                 retry_after=self.settings.upstream_unavailable_retry_after,
             ) from None
+        except DependencyError:
+            raise
+        except Exception:  # whatever breaks in the call is the dependency's answer, never a 500
+            logger.exception("the strategy part of an alignment view failed")
+            raise DependencyFailed("strategy", "The strategy service's answer could not be used.") from None
 
     async def part(self, source: Source, call: Callable[[], Awaitable[T]]) -> T | None:
         """An optional part: its answer, or ``None`` with the reason recorded in ``missing``."""

@@ -49,6 +49,7 @@ class Recorder:
     seen: list[Seen]
     delay: float = 0.0
     delayed: str = "/v1/"
+    failing: int | None = None  # answer every /v1/ request with this status instead
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
@@ -65,6 +66,10 @@ class Recorder:
             )
             if self.delay and scope["path"].startswith(self.delayed):
                 await asyncio.sleep(self.delay)
+            if self.failing is not None:
+                await send({"type": "http.response.start", "status": self.failing, "headers": []})
+                await send({"type": "http.response.body", "body": b"broken"})
+                return
         await self.app(scope, receive, send)
 
 
@@ -93,6 +98,10 @@ class Platform:
         """Delay that service's answers to requests under ``path`` by ``seconds``."""
         self.recorders[service].delay = seconds
         self.recorders[service].delayed = path
+
+    def fail(self, service: str, status: int | None) -> None:
+        """Make that service answer every request with ``status`` (``None``: answer normally again)."""
+        self.recorders[service].failing = status
 
     async def key(self, *scopes: str) -> httpx.AsyncClient:
         response = await self.admin.post("/v1/api-keys", json={"name": "alignment test", "scopes": list(scopes)})

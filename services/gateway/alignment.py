@@ -323,9 +323,12 @@ def _aligned_key_result(kr: KeyResultPublic, statuses: dict[str, KpiStatus]) -> 
     )
 
 
-def _objective(node: ObjectivePublic) -> ObjectivePublic:
+_OBJECTIVE_FIELDS = set(ObjectivePublic.model_fields)
+
+
+def _objective_fields(node: ObjectivePublic) -> dict[str, object]:
     """The objective fields of a strategy answer that carries more (key results, children)."""
-    return ObjectivePublic.model_validate(node.model_dump(include=set(ObjectivePublic.model_fields)))
+    return node.model_dump(include=_OBJECTIVE_FIELDS)
 
 
 async def _kpi_and_talent(
@@ -411,9 +414,9 @@ async def overview(composer: Composer, active_on: dt.date | None, level: Level |
     )
 
     def node_of(node: ObjectiveForestNode) -> OverviewNode:
-        judged, reasons = _judge(composer, _objective(node), node.key_results, statuses, health)
+        judged, reasons = _judge(composer, node, node.key_results, statuses, health)
         return OverviewNode(
-            **_objective(node).model_dump(),
+            **_objective_fields(node),
             verdict=judged.verdict,
             reasons=reasons,
             children=[node_of(child) for child in node.children],
@@ -493,8 +496,8 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
 
     objectives = []
     for node in owned_objectives:
-        judged, reasons = _judge(composer, _objective(node), node.key_results, statuses, health)
-        objectives.append(UnitObjective(**_objective(node).model_dump(), verdict=judged.verdict, reasons=reasons))
+        judged, reasons = _judge(composer, node, node.key_results, statuses, health)
+        objectives.append(UnitObjective(**_objective_fields(node), verdict=judged.verdict, reasons=reasons))
     return OrgUnitAlignment(
         org_unit_id=unit_id,
         org_unit_key=unit_health.org_unit_key if unit_health is not None else None,

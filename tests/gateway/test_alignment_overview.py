@@ -26,7 +26,7 @@ from tests.gateway.platform import Platform, running_platform
 
 @pytest.fixture
 async def platform(database_url: str, admin_key: str, engine: AsyncEngine) -> AsyncIterator[Platform]:
-    async with running_platform(database_url, admin_key, engine, view_deadline_seconds=1.0) as platform:
+    async with running_platform(database_url, admin_key, engine, view_deadline_seconds=2.0) as platform:
         yield platform
 
 

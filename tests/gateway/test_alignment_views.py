@@ -27,7 +27,7 @@ from tests.gateway.alignment_data import (
 )
 from tests.gateway.platform import Platform, running_platform
 
-DEADLINE = 1.0
+DEADLINE = 2.0  # the default: room for the clients' retries when a service refuses connections
 
 
 @pytest.fixture

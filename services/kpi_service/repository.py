@@ -622,11 +622,7 @@ async def kpis_by_ref(
 # A daily KPI's local days are its period rollups (one row per day, kept in the organisation's time
 # zone); for other cadences a local day is summed from its 15-minute rollups (every zone's days are
 # whole 15-minute buckets). One query either way.
-_DAILY_AGGREGATES = """
-WITH r AS (
-    SELECT * FROM unnest($1::int[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $6::date[], $7::date[],
-                         $8::bool[]) AS r(idx, kpi_id, start, "end", first_day, last_day, daily)
-)
+_DAYS = """
 SELECT r.idx, p.period_start AS day, p.count, p.sum, p.min, p.max, p.last_ts, p.last_value
 FROM r JOIN kpi.rollups_period p
     ON r.daily AND p.kpi_id = r.kpi_id AND p.period_start >= r.first_day AND p.period_start <= r.last_day
@@ -637,7 +633,55 @@ SELECT r.idx, (b.bucket_start AT TIME ZONE $5)::date AS day,
 FROM r JOIN kpi.rollups_15m b
     ON NOT r.daily AND b.kpi_id = r.kpi_id AND b.bucket_start >= r.start AND b.bucket_start < r."end"
 GROUP BY r.idx, day
+"""
+_DAILY_AGGREGATES = f"""
+WITH r AS (
+    SELECT * FROM unnest($1::int[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $6::date[], $7::date[],
+                         $8::bool[]) AS r(idx, kpi_id, start, "end", first_day, last_day, daily)
+)
+{_DAYS}
 ORDER BY idx, day
+"""
+
+
+_DAY_VALUE = """CASE o.aggregation WHEN 'sum' THEN {sum} WHEN 'avg' THEN {sum} / {count} WHEN 'min' THEN {min}
+    WHEN 'max' THEN {max} ELSE o.last_value END"""
+
+# The same days folded in SQL when no day is to be answered: per range its totals, and the
+# least-squares sums (PostgreSQL's regr_* aggregates) of DESIGN §9's two observation series, each
+# day's value at its midpoint and the running aggregate at each day's end.
+_DAY_FITS = f"""
+WITH r AS (
+    SELECT * FROM unnest($1::int[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $6::date[], $7::date[],
+                         $8::bool[], $9::text[])
+        AS r(idx, kpi_id, start, "end", first_day, last_day, daily, aggregation)
+),
+d AS ({_DAYS}),
+observed AS (
+    SELECT d.*, r.aggregation,
+           extract(epoch FROM {sql_local_instant("d.day", "$5")})::float8 AS day_start,
+           extract(epoch FROM {sql_local_instant("d.day + 1", "$5")})::float8 AS day_end,
+           sum(d.count) OVER w AS run_count, sum(d.sum) OVER w AS run_sum,
+           min(d.min) OVER w AS run_min, max(d.max) OVER w AS run_max
+    FROM d JOIN r ON r.idx = d.idx
+    WINDOW w AS (PARTITION BY d.idx ORDER BY d.day)
+),
+valued AS (
+    SELECT o.*, (o.day_start + o.day_end) / 2 AS day_middle,
+           ({_DAY_VALUE.format(sum="o.sum", count="o.count", min="o.min", max="o.max")})::float8 AS day_value,
+           ({_DAY_VALUE.format(sum="o.run_sum", count="o.run_count", min="o.run_min", max="o.run_max")})::float8
+               AS run_value
+    FROM observed o
+)
+SELECT idx, sum(count)::bigint AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max, max(last_ts) AS last_ts,
+       (array_agg(last_value ORDER BY last_ts DESC))[1] AS last_value,
+       regr_count(day_value, day_middle) AS daily_n, regr_avgx(day_value, day_middle) AS daily_t,
+       regr_avgy(day_value, day_middle) AS daily_v, regr_sxx(day_value, day_middle) AS daily_sxx,
+       regr_sxy(day_value, day_middle) AS daily_sxy,
+       regr_count(run_value, day_end) AS running_n, regr_avgx(run_value, day_end) AS running_t,
+       regr_avgy(run_value, day_end) AS running_v, regr_sxx(run_value, day_end) AS running_sxx,
+       regr_sxy(run_value, day_end) AS running_sxy
+FROM valued GROUP BY idx ORDER BY idx
 """
 
 
@@ -652,6 +696,27 @@ class DayRange:
     start: dt.datetime
     end: dt.datetime
     daily: bool
+
+
+async def day_fits(
+    connection: asyncpg.Connection, ranges: Sequence[DayRange], aggregations: Sequence[str], zone: str
+) -> list[asyncpg.Record]:
+    """For each range ``i`` with data, one row: its totals over the days and the least-squares sums
+    of its two observation series (no day leaves PostgreSQL). One query for every range."""
+    return list(
+        await connection.fetch(
+            _DAY_FITS,
+            list(range(len(ranges))),
+            [r.kpi_id for r in ranges],
+            [r.start for r in ranges],
+            [r.end for r in ranges],
+            zone,
+            [r.first_day for r in ranges],
+            [r.last_day for r in ranges],
+            [r.daily for r in ranges],
+            list(aggregations),
+        )
+    )
 
 
 async def daily_aggregates(

@@ -52,7 +52,7 @@ from services.kpi_service.status import (
     trend,
 )
 from shared.auth import Principal
-from shared.calendar import period_bounds
+from shared.calendar import local_midnight, period_bounds
 from shared.concurrency import etag, require_if_match
 from shared.contracts.kpi import (
     AggregateInclude,
@@ -65,8 +65,10 @@ from shared.contracts.kpi import (
     KpiAggregate,
     KpiAggregates,
     KpiAggregatesQuery,
+    KpiFit,
     KpiIndex,
     KpiIndexEntry,
+    LeastSquares,
     Status,
     ThresholdMode,
 )
@@ -651,6 +653,118 @@ async def align_rollups_with_timezone(database: Database, settings: KpiSettings)
 
 
 MAX_AGGREGATE_DAYS = 3_660  # ten years of local days per request
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def least_squares(times: Sequence[float], values: Sequence[float]) -> LeastSquares | None:
+    """The least-squares sums of the points ``(times[i], values[i])`` (seconds since the epoch),
+    summed from the first instant so that large instants lose no precision; None without points."""
+    n = len(times)
+    if n == 0:
+        return None
+    origin = times[0]
+    st = sv = stt = stv = 0.0
+    for t, v in zip(times, values, strict=True):
+        t -= origin
+        st += t
+        sv += v
+        stt += t * t
+        stv += t * v
+    mean_t, mean_v = st / n, sv / n
+    when = _EPOCH + dt.timedelta(seconds=origin + mean_t)
+    return LeastSquares.model_construct(
+        count=n, mean_time=when, mean_value=mean_v, sxx=stt - st * mean_t, sxy=stv - st * mean_v
+    )
+
+
+class DayInstants:
+    """Each local day's midpoint and end, in seconds since the epoch, computed once per day however
+    many KPIs a call reads over it."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.known: dict[dt.date, tuple[float, float]] = {}
+
+    def __call__(self, day: dt.date) -> tuple[float, float]:
+        found = self.known.get(day)
+        if found is None:
+            start = (local_midnight(day, self.zone) - _EPOCH).total_seconds()
+            end = (local_midnight(day + dt.timedelta(days=1), self.zone) - _EPOCH).total_seconds()
+            found = self.known[day] = ((start + end) / 2, end)
+        return found
+
+
+def day_fit(rows: Sequence[asyncpg.Record], aggregation: Aggregation, instants: DayInstants) -> KpiFit:
+    """DESIGN §9's two observation series over the days of ``rows`` (in order): each day's value at
+    its midpoint, and the running aggregate from the first day to the end of each day, at that end."""
+    middles: list[float] = []
+    ends: list[float] = []
+    daily: list[float] = []
+    running: list[float] = []
+    count, total, low, high = 0, 0.0, float("inf"), float("-inf")
+    for d in rows:
+        middle, end = instants(d["day"])
+        day_count, day_sum, day_min, day_max, last = d["count"], d["sum"], d["min"], d["max"], d["last_value"]
+        middles.append(middle)
+        ends.append(end)
+        daily.append(aggregate(aggregation, day_count, day_sum, day_min, day_max, last))
+        count, total = count + day_count, total + day_sum
+        low, high = min(low, day_min), max(high, day_max)
+        running.append(aggregate(aggregation, count, total, low, high, last))
+    return KpiFit.model_construct(daily=least_squares(middles, daily), running=least_squares(ends, running))
+
+
+def _least_squares_of(row: asyncpg.Record, series: str) -> LeastSquares | None:
+    count = row[f"{series}_n"]
+    if not count:
+        return None
+    return LeastSquares.model_construct(
+        count=int(count),
+        mean_time=_EPOCH + dt.timedelta(seconds=row[f"{series}_t"]),
+        mean_value=row[f"{series}_v"],
+        sxx=row[f"{series}_sxx"],
+        sxy=row[f"{series}_sxy"],
+    )
+
+
+async def _folded_aggregates(
+    connection: asyncpg.Connection,
+    query: KpiAggregatesQuery,
+    kpis: Sequence[asyncpg.Record | None],
+    fits: Sequence[asyncpg.Record],
+    settings: KpiSettings,
+) -> KpiAggregates:
+    """The answer from one folded row per range (``repository.day_fits``): totals and fit, no day."""
+    by_index = {row["idx"]: row for row in fits}
+    statuses: dict[uuid.UUID, KpiStatus] = {}
+    if AggregateInclude.status in query.include:
+        refs = list(dict.fromkeys(k["id"] for k in kpis if k is not None))
+        statuses = {e.kpi_id: e.public() for e in await compute_statuses(connection, refs, settings)}
+    items: list[KpiAggregate] = []
+    for index, (request, kpi) in enumerate(zip(query.requests, kpis, strict=True)):
+        assert kpi is not None
+        row = by_index.get(index)
+        value = None
+        if row is not None:
+            aggregation = Aggregation(kpi["aggregation"])
+            value = aggregate(aggregation, row["count"], row["sum"], row["min"], row["max"], row["last_value"])
+        fit = KpiFit.model_construct(
+            daily=_least_squares_of(row, "daily") if row is not None else None,
+            running=_least_squares_of(row, "running") if row is not None else None,
+        )
+        items.append(
+            KpiAggregate(
+                kpi=kpi["key"],
+                from_=request.from_,
+                to=request.to,
+                value=value,
+                count=row["count"] if row is not None else 0,
+                last_measurement_at=row["last_ts"] if row is not None else None,
+                status=statuses.get(kpi["id"]),
+                fit=fit,
+            )
+        )
+    return KpiAggregates(items=items)
 
 
 async def read_aggregates(
@@ -699,12 +813,19 @@ async def read_aggregates(
         for r, k, b in zip(query.requests, kpis, bounds, strict=True)
         if k is not None
     ]
+    if AggregateInclude.daily not in query.include and AggregateInclude.fit in query.include:
+        # No day to answer: PostgreSQL folds them (a quarter of a few hundred KPIs is tens of
+        # thousands of day rows otherwise decoded and folded here).
+        aggregations = [k["aggregation"] for k in kpis if k is not None]
+        fits = await repository.day_fits(connection, ranges, aggregations, settings.org_timezone)
+        return await _folded_aggregates(connection, query, kpis, fits, settings)
     for row in await repository.daily_aggregates(connection, ranges, settings.org_timezone):
         days.setdefault(row["idx"], []).append(row)
     statuses: dict[uuid.UUID, KpiStatus] = {}
     if AggregateInclude.status in query.include:
         statuses = {e.kpi_id: e.public() for e in await compute_statuses(connection, [k["id"] for k in rows], settings)}
     items: list[KpiAggregate] = []
+    instants = DayInstants(zone)
     for index, (request, kpi) in enumerate(zip(query.requests, kpis, strict=True)):
         assert kpi is not None
         aggregation = Aggregation(kpi["aggregation"])
@@ -733,6 +854,7 @@ async def read_aggregates(
                 )
                 for d in rows_of
             ]
+        fit = day_fit(rows_of, aggregation, instants) if AggregateInclude.fit in query.include else None
         items.append(
             KpiAggregate(
                 kpi=kpi["key"],
@@ -743,6 +865,7 @@ async def read_aggregates(
                 last_measurement_at=max((d["last_ts"] for d in rows_of), default=None),
                 status=statuses.get(kpi["id"]) if AggregateInclude.status in query.include else None,
                 daily=daily,
+                fit=fit,
             )
         )
     return KpiAggregates(items=items)

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shared.contracts.kpi import Aggregation
+from shared.contracts.kpi import Aggregation, LeastSquares
 from shared.contracts.strategy import KeyResultKind, PaceStatus
 
 # Float noise must not push a figure sitting exactly on a threshold to the other side of it.
@@ -101,6 +101,14 @@ def linear_forecast(observations: Sequence[Observation], at: dt.datetime) -> flo
         return None
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
     return mean_y + slope * ((at - origin).total_seconds() - mean_x)
+
+
+def fitted_forecast(fit: LeastSquares | None, at: dt.datetime) -> float | None:
+    """:func:`linear_forecast` from the least-squares sums of the observations (as the KPI service
+    gives them for a KPI's days); None with fewer than 3 observations or no spread in time."""
+    if fit is None or fit.count < 3 or fit.sxx <= 0:
+        return None
+    return fit.mean_value + fit.sxy / fit.sxx * (at - fit.mean_time).total_seconds()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import re
 import time
 import uuid
@@ -17,7 +16,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,15 +23,13 @@ from services.strategy_service import repository
 from services.strategy_service.config import StrategySettings
 from services.strategy_service.models import CheckIn, IdempotencyRecord, KeyResult, Level, Objective
 from services.strategy_service.progress import (
-    DayAggregate,
     Observation,
-    daily_observations,
     expected_progress,
+    fitted_forecast,
     in_window,
     key_result_progress,
     linear_forecast,
     pace_status,
-    running_observations,
     weighted_progress,
 )
 from services.strategy_service.repository import ObjectiveFilters
@@ -48,7 +44,7 @@ from services.strategy_service.schemas import (
     ObjectiveTree,
     ObjectiveUpdate,
 )
-from shared.calendar import local_date, local_midnight, period_bounds
+from shared.calendar import local_date, period_bounds
 from shared.clients import KpiClient
 from shared.clients.kpi import chunks
 from shared.concurrency import etag, require_if_match
@@ -58,6 +54,7 @@ from shared.contracts.kpi import (
     KpiAggregate,
     KpiAggregateRequest,
     KpiPublic,
+    LeastSquares,
 )
 from shared.contracts.strategy import (
     CurrentSource,
@@ -112,10 +109,12 @@ class Readings:
 
 @dataclass(frozen=True, slots=True)
 class KpiReading:
-    """What a KPI-linked key result reads from the KPI service: its current value and observations."""
+    """What a KPI-linked key result reads from the KPI service: its current value, and the least-squares
+    sums of its observations (DESIGN §9: daily values for ``latest``, the running aggregate for
+    ``period``), computed by the KPI service so that no day travels."""
 
     current: float | None
-    observations: list[Observation]
+    fit: LeastSquares | None
 
 
 # The last KPI readings of this process, by (KPI, kind of value, first day, last day): shown, flagged,
@@ -132,28 +131,18 @@ def _kpi_range(objective: Objective, today: dt.date) -> tuple[dt.date, dt.date]:
     return objective.period_start, min(objective.period_end, today)
 
 
-@functools.lru_cache(maxsize=4096)
-def _day_bounds(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """A local day's first instant and the next day's: the same few days for every KPI of a read."""
-    return local_midnight(day, zone), local_midnight(day + dt.timedelta(days=1), zone)
-
-
-def _kpi_reading(
-    key_result: KeyResult, objective: Objective, item: KpiAggregate, settings: StrategySettings
-) -> KpiReading:
-    zone = settings.zone
-    first, last = objective.period_start, objective.period_end
-    days = [
-        DayAggregate(*_day_bounds(d.date, zone), d.value, d.count, d.sum, d.min, d.max)
-        for d in item.daily or []
-        if first <= d.date <= last
-    ]
+def _kpi_reading(key_result: KeyResult, objective: Objective, item: KpiAggregate) -> KpiReading:
+    """The current value and the forecast's fit of a KPI-linked key result, from its KPI's aggregate
+    over the objective's period up to today (today alone before the period starts: nothing counts
+    then but a ``latest`` value)."""
+    fit = item.fit
+    started = item.from_ >= objective.period_start
     if key_result.kpi_value is KpiValue.latest:
-        return KpiReading(item.status.value if item.status is not None else None, daily_observations(days))
-    if item.from_ < objective.period_start:  # the period has not started
-        return KpiReading(None, [])
-    aggregation = key_result.kpi_aggregation
-    return KpiReading(item.value, running_observations(days, aggregation) if aggregation is not None else [])
+        current = item.status.value if item.status is not None else None
+        return KpiReading(current, fit.daily if fit is not None and started else None)
+    if not started:
+        return KpiReading(None, None)
+    return KpiReading(item.value, fit.running if fit is not None else None)
 
 
 _REFUSED_REQUEST = re.compile(r"^/requests/(\d+)(/|$)")
@@ -172,7 +161,7 @@ async def _aggregates(kpi: KpiClient, requests: Sequence[KpiAggregateRequest]) -
     service refuses on its own (a KPI deleted since it was linked, a range it does not serve) reads
     as no data — ``None`` — and the others of its call are asked again: one bad link does not blind
     every other key result of the read."""
-    include = [AggregateInclude.status, AggregateInclude.daily]
+    include = [AggregateInclude.status, AggregateInclude.fit]
     items: list[KpiAggregate | None] = []
     for part in chunks(requests, MAX_AGGREGATE_REQUESTS):
         refused: set[int] = set()
@@ -228,9 +217,7 @@ async def _read_kpis(
         key, _, first, last = wanted[key_result.id]
         objective = objectives[key_result.objective_id]
         item = by_range[(key, first, last)]
-        readings[key_result.id] = (
-            KpiReading(None, []) if item is None else _kpi_reading(key_result, objective, item, settings)
-        )
+        readings[key_result.id] = KpiReading(None, None) if item is None else _kpi_reading(key_result, objective, item)
         _kpi_cache[wanted[key_result.id]] = (read_at, now, readings[key_result.id])
     return readings, {}, False
 
@@ -251,13 +238,13 @@ def _read_key_result(
         current = latest.value if latest is not None else None
         source = CurrentSource.check_in if current is not None else CurrentSource.none
         points = [Observation(c.checked_at, c.value) for c in check_ins if c.value is not None]
+        forecast = linear_forecast(in_window(points, start, end), end)
     else:
         current = kpi_reading.current if kpi_reading is not None else None
-        points = kpi_reading.observations if kpi_reading is not None else []
+        forecast = fitted_forecast(kpi_reading.fit, end) if kpi_reading is not None else None
         source = CurrentSource.kpi if current is not None else CurrentSource.none
         if kpi_unavailable:
             source = CurrentSource.kpi_unavailable
-    forecast = linear_forecast(in_window(points, start, end), end)
     kind, s, t = key_result.kind, key_result.start_value, key_result.target_value
     return KeyResultPublic.model_validate(
         {

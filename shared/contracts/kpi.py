@@ -206,6 +206,7 @@ class AggregateInclude(StrEnum):
 
     status = "status"
     daily = "daily"
+    fit = "fit"
 
 
 class KpiAggregateRequest(StrictModel):
@@ -228,7 +229,7 @@ class KpiAggregatesQuery(StrictModel):
     """``POST /v1/kpi-aggregates``: a read (safe to retry) of many KPIs' aggregates at once."""
 
     requests: list[KpiAggregateRequest] = Field(min_length=1, max_length=MAX_AGGREGATE_REQUESTS)
-    include: list[AggregateInclude] = Field(default_factory=list, max_length=2)
+    include: list[AggregateInclude] = Field(default_factory=list, max_length=3)
 
 
 class DailyValue(BaseModel):
@@ -242,6 +243,28 @@ class DailyValue(BaseModel):
     max: float
 
 
+class LeastSquares(BaseModel):
+    """Observations of a value against time, summed for their least-squares line: ``value(t) =
+    mean_value + sxy / sxx * (t - mean_time)``, ``t`` in seconds. The line exists when ``count`` ≥ 2
+    and ``sxx`` > 0."""
+
+    count: int = Field(description="How many observations (one per local day with data).")
+    mean_time: dt.datetime
+    mean_value: float
+    sxx: float = Field(description="Sum of (t - mean_time)^2, in seconds squared.")
+    sxy: float = Field(description="Sum of (t - mean_time) * (value - mean_value).")
+
+
+class KpiFit(BaseModel):
+    """The least-squares sums of the two observation series DESIGN §9 forecasts from: what a forecast
+    needs without every day's figures (``include=fit``)."""
+
+    daily: LeastSquares | None = Field(description="Each local day's value, at the day's midpoint.")
+    running: LeastSquares | None = Field(
+        description="The aggregation from `from` to the end of each day with data, at that day's end."
+    )
+
+
 class KpiAggregate(BaseModel):
     model_config = {"populate_by_name": True}
 
@@ -253,6 +276,7 @@ class KpiAggregate(BaseModel):
     last_measurement_at: dt.datetime | None
     status: KpiStatus | None = Field(default=None, description="With `include=status`: as `GET …/status` gives it.")
     daily: list[DailyValue] | None = Field(default=None, description="With `include=daily`: each local day with data.")
+    fit: KpiFit | None = Field(default=None, description="With `include=fit`: least-squares sums of the days.")
 
 
 class KpiAggregates(BaseModel):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -159,3 +161,81 @@ async def test_daily_kpis_read_their_day_rollups_and_agree_with_other_cadences(
     assert items[3]["count"] == 4
     expected = {"sum": 13.0, "avg": 3.25, "min": 1.0, "max": 5.0, "last": 4.0}[aggregation]
     assert items[3]["value"] == pytest.approx(expected)
+
+
+def _sums(points: list[tuple[dt.datetime, float]]) -> dict[str, Any]:
+    """The least-squares sums of DESIGN §9's observations, computed here independently."""
+    n = len(points)
+    seconds = [p[0].timestamp() for p in points]
+    mean_t, mean_v = sum(seconds) / n, sum(v for _, v in points) / n
+    return {
+        "count": n,
+        "mean_time": dt.datetime.fromtimestamp(mean_t, dt.UTC),
+        "mean_value": pytest.approx(mean_v),
+        "sxx": pytest.approx(sum((t - mean_t) ** 2 for t in seconds)),
+        "sxy": pytest.approx(sum((t - mean_t) * (v - mean_v) for t, (_, v) in zip(seconds, points, strict=True))),
+    }
+
+
+def _parsed(fit: dict[str, Any]) -> dict[str, Any]:
+    return fit | {"mean_time": dt.datetime.fromisoformat(fit["mean_time"])}
+
+
+@pytest.mark.parametrize(("aggregation", "cadence"), [("avg", "daily"), ("sum", "weekly"), ("max", "daily"),
+                                                      ("last", "monthly"), ("min", "daily")])  # fmt: skip
+async def test_the_fit_is_the_least_squares_of_the_days_at_midpoint_and_of_the_running_aggregate(
+    kpi_client: httpx.AsyncClient, kpi_settings: UseSettings, aggregation: str, cadence: str
+) -> None:
+    kpi_settings(org_timezone="Europe/Paris")
+    paris = ZoneInfo("Europe/Paris")
+    key = (await create_kpi(kpi_client, aggregation=aggregation, cadence=cadence))["key"]
+    points = [
+        ("2026-10-23T08:00:00+02:00", 4.0),
+        ("2026-10-23T18:00:00+02:00", 8.0),
+        ("2026-10-25T01:00:00+02:00", 3.0),  # the 25-hour day
+        ("2026-10-25T22:00:00+01:00", 9.0),
+        ("2026-10-28T12:00:00+01:00", 1.0),
+    ]
+    await push_ok(kpi_client, *((key, ts, value) for ts, value in points))
+    body = {"requests": [{"kpi": key, "from": "2026-10-22", "to": "2026-10-31"}], "include": ["daily", "fit"]}
+    (item,) = await aggregates(kpi_client, body)
+    daily_points, running_points = [], []
+    count = total = 0.0
+    low, high = float("inf"), float("-inf")
+    for day in item["daily"]:
+        # In UTC: Python subtracts two times of one zone on the wall clock, which a 25-hour day defeats.
+        first = dt.datetime.combine(dt.date.fromisoformat(day["date"]), dt.time(), paris).astimezone(dt.UTC)
+        after = dt.datetime.combine(dt.date.fromisoformat(day["date"]) + dt.timedelta(days=1), dt.time(), paris)
+        after = after.astimezone(dt.UTC)
+        daily_points.append((first + (after - first) / 2, day["value"]))
+        count, total, low, high = count + day["count"], total + day["sum"], min(low, day["min"]), max(high, day["max"])
+        running = {"sum": total, "avg": total / count, "min": low, "max": high, "last": day["value"]}[aggregation]
+        running_points.append((after, running))
+    assert [d["date"] for d in item["daily"]] == ["2026-10-23", "2026-10-25", "2026-10-28"]
+    midpoint = daily_points[1][0].astimezone(dt.UTC)
+    assert midpoint == dt.datetime(2026, 10, 25, 10, 30, tzinfo=dt.UTC)  # 22:00Z + 25 h / 2
+    assert _parsed(item["fit"]["daily"]) == _sums(daily_points)
+    assert _parsed(item["fit"]["running"]) == _sums(running_points)
+    # Without days to answer, PostgreSQL folds them: the same totals and sums.
+    (folded,) = await aggregates(kpi_client, body | {"include": ["fit", "status"]})
+    assert {k: folded[k] for k in ("value", "count", "last_measurement_at")} == {
+        k: item[k] for k in ("value", "count", "last_measurement_at")
+    }
+    assert folded["value"] == pytest.approx(item["value"])
+    assert _parsed(folded["fit"]["daily"]) == _sums(daily_points)
+    assert _parsed(folded["fit"]["running"]) == _sums(running_points)
+    assert (folded["daily"], folded["status"]["kpi"]) == (None, key)
+    (without,) = await aggregates(kpi_client, {"requests": [{"kpi": key, "from": "2026-10-22", "to": "2026-10-31"}]})
+    assert without["fit"] is None
+    (empty,) = await aggregates(
+        kpi_client, {"requests": [{"kpi": key, "from": "2026-01-01", "to": "2026-01-31"}], "include": ["fit"]}
+    )
+    assert (empty["fit"], empty["daily"], empty["value"], empty["count"]) == (
+        {"daily": None, "running": None},
+        None,
+        None,
+        0,
+    )
+    both = {"requests": [{"kpi": key, "from": "2026-01-01", "to": "2026-01-31"}], "include": ["fit", "daily"]}
+    (empty_days,) = await aggregates(kpi_client, both)
+    assert (empty_days["fit"], empty_days["daily"]) == ({"daily": None, "running": None}, [])

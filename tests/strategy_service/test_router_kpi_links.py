@@ -229,3 +229,39 @@ async def test_without_a_kpi_client_reads_degrade(
         assert read["current_source"] == "kpi_unavailable"
     finally:
         app.state.kpi_client = fallback
+
+
+async def test_a_latest_forecast_is_the_line_through_the_kpis_days_at_their_midpoints(
+    strategy_client: httpx.AsyncClient, kpi_client: httpx.AsyncClient
+) -> None:
+    from services.strategy_service.progress import DayAggregate, daily_observations, linear_forecast
+
+    kpi = await create_kpi(kpi_client, aggregation="avg")
+    today = dt.datetime.now(dt.UTC).date()
+    values = {10: (20.0, 30.0), 7: (40.0,), 3: (45.0, 47.0, 49.0), 1: (60.0,)}
+    await push_ok(kpi_client, *(
+        (kpi["key"], f"{today - dt.timedelta(days=ago)}T{8 + i:02d}:00:00Z", value)
+        for ago, day in values.items() for i, value in enumerate(day)
+    ))  # fmt: skip
+    parent = await objective(strategy_client, period_start=str(today - dt.timedelta(days=20)),
+                             period_end=str(today + dt.timedelta(days=9)))  # fmt: skip
+    made = await key_result(strategy_client, parent["id"], kpi=kpi["key"], start_value=0, target_value=100)
+    read = (await strategy_client.get(f"/v1/key-results/{made['id']}")).json()
+    days = [
+        DayAggregate(
+            dt.datetime.combine(today - dt.timedelta(days=ago), dt.time(), dt.UTC),
+            dt.datetime.combine(today - dt.timedelta(days=ago - 1), dt.time(), dt.UTC),
+            sum(day) / len(day), len(day), sum(day), min(day), max(day),
+        )
+        for ago, day in values.items()
+    ]  # fmt: skip
+    end = dt.datetime.combine(today + dt.timedelta(days=10), dt.time(), dt.UTC)
+    expected = linear_forecast(daily_observations(days), end)
+    assert expected is not None
+    assert read["forecast_value"] == pytest.approx(expected)
+    assert read["forecast_progress"] == pytest.approx(min(max(expected / 100, 0), 1))
+    later = await objective(strategy_client, period_start=str(today + dt.timedelta(days=1)),
+                            period_end=str(today + dt.timedelta(days=30)))  # fmt: skip
+    waiting = await key_result(strategy_client, later["id"], kpi=kpi["key"], start_value=0, target_value=100)
+    early = (await strategy_client.get(f"/v1/key-results/{waiting['id']}")).json()
+    assert (early["current_value"], early["forecast_value"]) == (60.0, None)  # the days are before its period

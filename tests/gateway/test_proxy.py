@@ -94,7 +94,9 @@ async def test_a_request_id_is_made_and_passed_down_when_the_client_sends_none(g
 
 
 async def test_each_prefix_goes_to_its_service(gateway: httpx.AsyncClient) -> None:
-    for path in ("/v1/kpis/abc/status", "/v1/objectives", "/v1/org-units/1", "/v1/kpi-statuses"):
+    paths = ("/v1/kpis/abc/status", "/v1/objectives", "/v1/org-units/1", "/v1/kpi-statuses", "/v1/org-unit-health",
+             "/v1/skills", "/v1/trainings/t/enrolments", "/v1/enrolments/1")  # fmt: skip
+    for path in paths:
         response = await gateway.get(path)
         assert response.status_code == 200, path
         assert response.json()["path"] == path

@@ -49,9 +49,9 @@ async def test_a_duplicate_key_is_409_and_a_bad_key_422(talent_client: httpx.Asy
     again = await talent_client.post("/v1/skills", json={"key": "sql", "name": "Other"})
     assert again.status_code == 409
     assert pointers(again) == ["/key"]
-    bad = await talent_client.post("/v1/skills", json={"key": "Not A Slug", "name": "X"})
-    assert bad.status_code == 422
-    assert pointers(bad) == ["/key"]
+    for key in ("Not A Slug", "abcdef01-2345-4678-9abc-def012345678"):
+        bad = await talent_client.post("/v1/skills", json={"key": key, "name": "X"})
+        assert (bad.status_code, pointers(bad)) == (422, ["/key"])
     forbidden = await talent_client.post("/v1/skills", json={"key": "ok", "name": "X"}, headers=READER)
     assert forbidden.status_code == 403
 
@@ -87,6 +87,12 @@ async def test_the_level_on_a_day_is_the_latest_assessment(talent_client: httpx.
     assert earlier["on"] == "2024-05-31"
     before = (await talent_client.get(f"/v1/people/{person['id']}/skills", params={"on": "2024-01-15"})).json()
     assert before["items"] == []
+    history = (await talent_client.get(f"/v1/people/{person['id']}/skill-assessments", headers=READER)).json()
+    assert [(a["skill"], a["level"]) for a in history["items"]] == [("sql", 2), ("sql", 4), ("sql", 3), ("python", 1)]
+    sql = await talent_client.get(f"/v1/people/{person['id']}/skill-assessments", params={"skill": "sql"})
+    assert [a["level"] for a in sql.json()["items"]] == [2, 4, 3]
+    none = await talent_client.get(f"/v1/people/{person['id']}/skill-assessments", params={"skill": "cobol"})
+    assert none.json()["items"] == []
 
 
 async def test_assessment_errors(talent_client: httpx.AsyncClient, team: Any) -> None:
@@ -106,4 +112,5 @@ async def test_assessment_errors(talent_client: httpx.AsyncClient, team: Any) ->
     ghost = {"id": "00000000-0000-4000-8000-000000000000"}
     assert (await assess(talent_client, ghost, "sql", 3, "2024-02-01")).status_code == 404
     assert (await talent_client.get(f"/v1/people/{ghost['id']}/skills")).status_code == 404
+    assert (await talent_client.get(f"/v1/people/{ghost['id']}/skill-assessments")).status_code == 404
     assert (await talent_client.get(f"/v1/people/{person['id']}/skills", params={"on": "2024-1-1"})).status_code == 422

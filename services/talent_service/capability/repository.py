@@ -91,6 +91,21 @@ async def current_levels(session: AsyncSession, person_id: uuid.UUID, day: dt.da
     return [CurrentLevel(skill.key, skill.name, level, on, source) for skill, level, on, source in rows]
 
 
+async def assessments(
+    session: AsyncSession, person_id: uuid.UUID, skill: uuid.UUID | None
+) -> list[tuple[SkillAssessment, str]]:
+    """The person's assessments with their skill's key, oldest first (in recording order within a day)."""
+    statement = (
+        select(SkillAssessment, Skill.key)
+        .join(Skill, col(Skill.id) == col(SkillAssessment.skill_id))
+        .where(col(SkillAssessment.person_id) == person_id)
+        .order_by(col(SkillAssessment.assessed_on), col(SkillAssessment.id))
+    )
+    if skill is not None:
+        statement = statement.where(col(SkillAssessment.skill_id) == skill)
+    return [(assessment, key) for assessment, key in (await session.exec(statement)).all()]
+
+
 # ---------------------------------------------------------------- required skills
 
 

@@ -18,6 +18,7 @@ from services.talent_service.capability.schemas import (
     RequiredSkillsIn,
     SkillAssessmentCreate,
     SkillAssessmentPublic,
+    SkillAssessments,
     SkillCreate,
     SkillGaps,
     SkillPublic,
@@ -96,6 +97,22 @@ async def create_skill_assessment(
     _: Writer,
 ) -> SkillAssessmentPublic:
     return (await service.create_assessment(session, person_id, body, idempotency)).send(response)
+
+
+@router.get(
+    "/people/{person_id:uuid}/skill-assessments",
+    tags=["skills"],
+    response_model=SkillAssessments,
+    responses=problem_responses(404),
+    summary="The person's assessment history, oldest first.",
+)
+async def list_skill_assessments(
+    person_id: uuid.UUID,
+    session: SessionDep,
+    _: Reader,
+    skill: Annotated[str | None, Query(max_length=64, description="Only this skill (its key).")] = None,
+) -> SkillAssessments:
+    return await service.list_assessments(session, person_id, skill)
 
 
 @router.get(

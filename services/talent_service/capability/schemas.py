@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from services.talent_service.capability.models import SKILL_KEY_PATTERN, AssessmentSource, EnrolmentStatus
 from shared.contracts.talent import InternalCandidate
@@ -26,6 +27,7 @@ __all__ = [
     "RequiredSkillsIn",
     "SkillAssessmentCreate",
     "SkillAssessmentPublic",
+    "SkillAssessments",
     "SkillCreate",
     "SkillGap",
     "SkillGaps",
@@ -35,9 +37,20 @@ __all__ = [
     "TrainingRef",
 ]
 
+_UUID_SHAPE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _not_an_id(key: str) -> str:
+    """Paths take an id or a key: a key shaped like an id could never be reached by key."""
+    if _UUID_SHAPE.match(key):
+        raise ValueError("a key cannot have the shape of a UUID")
+    return key
+
+
 SkillKey = Annotated[
     str,
     StringConstraints(pattern=SKILL_KEY_PATTERN),
+    AfterValidator(_not_an_id),
     Field(description="A slug: lowercase letters, digits, `_`, `.` or `-`; never changes.", examples=["sql"]),
 ]
 Level = Annotated[int, Field(ge=0, le=5, description="0 (none) to 5 (expert).")]
@@ -75,6 +88,10 @@ class SkillAssessmentPublic(PublicModel):
     assessed_on: dt.date
     source: AssessmentSource
     created_at: dt.datetime
+
+
+class SkillAssessments(BaseModel):
+    items: list[SkillAssessmentPublic] = Field(description="Oldest first; within a day, in recording order.")
 
 
 class PersonSkill(BaseModel):

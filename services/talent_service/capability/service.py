@@ -35,6 +35,7 @@ from services.talent_service.capability.schemas import (
     RequiredSkillsIn,
     SkillAssessmentCreate,
     SkillAssessmentPublic,
+    SkillAssessments,
     SkillCreate,
     SkillGap,
     SkillGaps,
@@ -117,6 +118,21 @@ async def create_assessment(
         return Answer(public, status_code=201, headers={"Location": f"/v1/people/{person.id}/skills"})
 
     return await run_once(session, IdempotencyRecord, SkillAssessmentPublic, idempotency, create)
+
+
+async def list_assessments(session: AsyncSession, person_id: uuid.UUID, skill: str | None) -> SkillAssessments:
+    """The person's assessment history, all skills or one (an unknown skill has none)."""
+    person = await talent.get_person(session, person_id)
+    skill_id = None
+    if skill is not None:
+        found = (await repository.skills_by_key(session, [skill])).get(skill)
+        if found is None:
+            return SkillAssessments(items=[])
+        skill_id = found.id
+    rows = await repository.assessments(session, person.id, skill_id)
+    return SkillAssessments(
+        items=[SkillAssessmentPublic.model_validate({**a.model_dump(), "skill": key}) for a, key in rows]
+    )
 
 
 async def person_skills(

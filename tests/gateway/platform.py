@@ -130,7 +130,8 @@ def _apps() -> dict[str, FastAPI]:
 
 
 async def empty_database(engine: AsyncEngine) -> None:
-    """Every table of the services' schemas emptied (the migration version tables kept)."""
+    """Every table of the services' schemas emptied (the migration version tables kept). The platform
+    commits: it empties them before it starts, and again once stopped, for the tests after it."""
     async with engine.begin() as connection:
         rows = await connection.execute(
             text(
@@ -179,6 +180,8 @@ async def running_platform(
                 del app.state.database, app.state.authenticator
             for database in databases:
                 await database.dispose()
+    # What the platform committed must not be seen by the tests that share the database after it.
+    await empty_database(engine)
 
 
 def unique(prefix: str) -> str:

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-alignment clean
+.PHONY: run test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-strategy bench-alignment clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-reads: $(STAMP)
 
 bench-status: $(STAMP)
 	$(BIN)/python -m bench.status
+
+bench-strategy: $(STAMP)
+	$(BIN)/python -m bench.strategy
 
 bench-alignment: $(STAMP)
 	$(BIN)/python -m bench.alignment

@@ -657,14 +657,17 @@ WITH r AS (
         AS r(idx, kpi_id, start, "end", first_day, last_day, daily, aggregation)
 ),
 d AS ({_DAYS}),
+instants AS (  -- each local day's bounds once, however many KPIs have data on it
+    SELECT u.day, extract(epoch FROM {sql_local_instant("u.day", "$5")})::float8 AS day_start,
+           extract(epoch FROM {sql_local_instant("u.day + 1", "$5")})::float8 AS day_end
+    FROM (SELECT DISTINCT day FROM d) u
+),
 observed AS (
-    SELECT d.*, r.aggregation,
-           extract(epoch FROM {sql_local_instant("d.day", "$5")})::float8 AS day_start,
-           extract(epoch FROM {sql_local_instant("d.day + 1", "$5")})::float8 AS day_end,
-           sum(d.count) OVER w AS run_count, sum(d.sum) OVER w AS run_sum,
+    SELECT d.*, r.aggregation, i.day_start, i.day_end,
+           sum(d.count::float8) OVER w AS run_count, sum(d.sum) OVER w AS run_sum,  -- float8: numeric is slow
            min(d.min) OVER w AS run_min, max(d.max) OVER w AS run_max
-    FROM d JOIN r ON r.idx = d.idx
-    WINDOW w AS (PARTITION BY d.idx ORDER BY d.day)
+    FROM d JOIN r ON r.idx = d.idx JOIN instants i ON i.day = d.day
+    WINDOW w AS (PARTITION BY d.idx ORDER BY d.day ROWS UNBOUNDED PRECEDING)
 ),
 valued AS (
     SELECT o.*, (o.day_start + o.day_end) / 2 AS day_middle,

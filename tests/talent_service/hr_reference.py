@@ -259,3 +259,34 @@ def workforce(company: Company, unit: str, a: dt.date, b: dt.date) -> dict[str, 
             "suppressed": hidden,
         },
     }
+
+
+def latest_assessment(person: Person, skill: str, day: dt.date) -> Assessment | None:
+    candidates = [x for x in person.assessments if x.skill == skill and x.on <= day]
+    return max(candidates, key=lambda x: (x.on, x.created), default=None)
+
+
+def employed_at_close(person: Person, day: dt.date) -> bool:
+    return person.hire <= day and (person.end is None or person.end > day)
+
+
+def requirement_standing(company: Company, requirement: Requirement, day: dt.date) -> dict[str, Any]:
+    """One requirement at the close of ``day``: how many members of the requiring unit's subtree
+    meet it, who is below, and who outside (employed) meets it, best first."""
+    holding = company.subtree(requirement.unit_id)
+    members = [p for p in company.people if member_at_close(p, day, holding)]
+    meeting = [p for p in members if level_on(p, requirement.skill, day) >= requirement.level]
+    below = [p for p in members if level_on(p, requirement.skill, day) < requirement.level]
+    outside = []
+    for person in company.people:
+        if not employed_at_close(person, day) or unit_on(person, day) in holding:
+            continue
+        record = latest_assessment(person, requirement.skill, day)
+        if record is not None and record.level >= requirement.level:
+            outside.append((record.level, record.on, person.id))
+    outside.sort(key=lambda c: (-c[0], -c[1].toordinal()))
+    return {
+        "meeting": min(requirement.count, len(meeting)),
+        "below": sorted((p.id, level_on(p, requirement.skill, day)) for p in below),
+        "candidates": outside,
+    }

@@ -205,6 +205,36 @@ def assert_matches(served: dict[str, Any], expected: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
+async def assert_gaps_match(
+    client: httpx.AsyncClient, company: ref.Company, ids: dict[str, uuid.UUID], unit: str, day: dt.date
+) -> None:
+    """The skill-gaps route (its own statement) agrees with the reference requirement by requirement."""
+    response = await client.get(f"/v1/org-units/{ids[unit]}/skill-gaps", params={"on": day.isoformat()})
+    assert response.status_code == 200, response.text
+    served = response.json()
+    expected = ref.skill_coverage(company, unit, day)
+    assert (served["skill_coverage"] is None) == (expected is None)
+    if expected is not None:
+        assert math.isclose(served["skill_coverage"], expected, rel_tol=1e-9)
+    names = {ids[u.id]: u.id for u in company.units}
+    items = {(names[uuid.UUID(g["org_unit_id"])], g["skill"].split("-")[0]): g for g in served["items"]}
+    subtree = company.subtree(unit)
+    requirements = [r for r in company.requirements if r.unit_id in subtree]
+    assert len(items) == len(requirements)
+    for requirement in requirements:
+        gap = items[(requirement.unit_id, requirement.skill)]
+        standing = ref.requirement_standing(company, requirement, day)
+        assert gap["meeting"] == standing["meeting"]
+        assert gap["missing"] == requirement.count - standing["meeting"]
+        assert sorted((m["name"], m["level"]) for m in gap["below"]) == standing["below"]
+        best = standing["candidates"][:10]
+        assert [c["level"] for c in gap["candidates"]] == [level for level, _, _ in best]
+        if len(standing["candidates"]) <= 10:
+            assert {c["name"] for c in gap["candidates"]} == {name for _, _, name in standing["candidates"]}
+            if len({(level, on) for level, on, _ in best}) == len(best):  # no ties: one order only
+                assert [c["name"] for c in gap["candidates"]] == [name for _, _, name in best]
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(company=companies(), period=periods(), data=st.data())
 async def test_the_sql_equals_the_reference_reading(
@@ -224,6 +254,7 @@ async def test_the_sql_equals_the_reference_reading(
         )
         assert response.status_code == 200, response.text
         assert_matches(response.json(), ref.workforce(company, unit.id, a, b))
+        await assert_gaps_match(talent_client, company, ids, unit.id, b)
     finally:
         await savepoint.rollback()
 

@@ -129,3 +129,22 @@ async def test_at_most_ten_candidates(talent_client: httpx.AsyncClient, org: Any
     assert len(gap["candidates"]) == 10
     assert [c["level"] for c in gap["candidates"]] == sorted((c["level"] for c in gap["candidates"]), reverse=True)
     assert gap["candidates"][0]["level"] == 5
+
+
+async def test_a_last_day_is_not_the_close_of_employment(talent_client: httpx.AsyncClient, org: Any) -> None:
+    leaving = await hire(
+        talent_client, "l", org["api"], hire="2024-01-01", end_date="2025-06-30", separation_reason="other"
+    )
+    elsewhere = await hire(
+        talent_client, "e", org["sales"], hire="2024-01-01", end_date="2025-06-30", separation_reason="other"
+    )
+    for person in (leaving, elsewhere):
+        assert (await assess(talent_client, person, "sql", 4, "2025-01-01")).status_code == 201
+    await require(talent_client, "api", ("sql", 3, 1))
+    on_last_day = (await talent_client.get("/v1/org-units/api/skill-gaps", params={"on": "2025-06-30"})).json()
+    [gap] = on_last_day["items"]
+    assert (gap["meeting"], gap["below"], gap["candidates"]) == (0, [], [])
+    day_before = (await talent_client.get("/v1/org-units/api/skill-gaps", params={"on": "2025-06-29"})).json()
+    [gap] = day_before["items"]
+    assert gap["meeting"] == 1
+    assert [c["person_id"] for c in gap["candidates"]] == [elsewhere["id"]]

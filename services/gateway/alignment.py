@@ -148,6 +148,11 @@ class Composer:
                 "The strategy service failed; retry shortly.",
                 retry_after=self.settings.upstream_unavailable_retry_after,
             ) from None
+        except DependencyError:
+            raise
+        except Exception:  # whatever breaks in the call is the dependency's answer, never a 500
+            logger.exception("the strategy part of an alignment view failed")
+            raise DependencyFailed("strategy", "The strategy service's answer could not be used.") from None
 
     async def part(self, source: Source, call: Callable[[], Awaitable[T]]) -> T | None:
         """An optional part: its answer, or ``None`` with the reason recorded in ``missing``."""
@@ -318,9 +323,12 @@ def _aligned_key_result(kr: KeyResultPublic, statuses: dict[str, KpiStatus]) -> 
     )
 
 
-def _objective(node: ObjectivePublic) -> ObjectivePublic:
+_OBJECTIVE_FIELDS = set(ObjectivePublic.model_fields)
+
+
+def _objective_fields(node: ObjectivePublic) -> dict[str, object]:
     """The objective fields of a strategy answer that carries more (key results, children)."""
-    return ObjectivePublic.model_validate(node.model_dump(include=set(ObjectivePublic.model_fields)))
+    return node.model_dump(include=_OBJECTIVE_FIELDS)
 
 
 async def _kpi_and_talent(
@@ -332,8 +340,8 @@ async def _kpi_and_talent(
     wanted_units = sorted({str(u) for u in units})
 
     async def statuses() -> list[KpiStatus] | None:
-        if not wanted_keys:
-            return []
+        if not wanted_keys:  # nothing to ask; a caller without the scope is still told it is left out
+            return [] if composer.allowed(Source.kpi) else None
         return await composer.part(Source.kpi, lambda: kpi_statuses(composer.kpi, wanted_keys))
 
     async def health() -> Health | None:
@@ -406,9 +414,9 @@ async def overview(composer: Composer, active_on: dt.date | None, level: Level |
     )
 
     def node_of(node: ObjectiveForestNode) -> OverviewNode:
-        judged, reasons = _judge(composer, _objective(node), node.key_results, statuses, health)
+        judged, reasons = _judge(composer, node, node.key_results, statuses, health)
         return OverviewNode(
-            **_objective(node).model_dump(),
+            **_objective_fields(node),
             verdict=judged.verdict,
             reasons=reasons,
             children=[node_of(child) for child in node.children],
@@ -459,6 +467,18 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
     unit_health = answer.items[0] if answer is not None else None
     unit_id = unit_health.org_unit_id if unit_health is not None else _parse_uuid(id_or_key)
     day = composer.today
+    if unit_id is None:  # a key, and the talent part missing: nothing names the unit to the others
+        return OrgUnitAlignment(
+            org_unit_id=None,
+            org_unit_key=None,
+            active_on=day,
+            objectives=[],
+            kpis=[],
+            hr_indicators=None,
+            skill_gaps=[],
+            missing=composer.missing,
+            partial=True,
+        )
 
     async def kpi_index() -> list[KpiIndexEntry] | None:
         return await composer.part(Source.kpi, composer.kpi.index)
@@ -467,8 +487,8 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
         composer.strategy_part(lambda: composer.strategy.forest(active_on=day, level=None)),
         kpi_index(),
     )
-    owned_objectives = [n for n in _walk(forest.objectives) if unit_id is not None and n.owner_org_unit_id == unit_id]
-    owned_kpis = [e for e in index or () if unit_id is not None and e.owner_org_unit_id == unit_id]
+    owned_objectives = [n for n in _walk(forest.objectives) if n.owner_org_unit_id == unit_id]
+    owned_kpis = [e for e in index or () if e.owner_org_unit_id == unit_id]
     keys = sorted({e.key for e in owned_kpis} | {k for n in owned_objectives for k in _linked_kpis(n.key_results)})
     statuses: dict[str, KpiStatus] = {}
     if keys and not composer.lacks(Source.kpi):
@@ -476,8 +496,8 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
 
     objectives = []
     for node in owned_objectives:
-        judged, reasons = _judge(composer, _objective(node), node.key_results, statuses, health)
-        objectives.append(UnitObjective(**_objective(node).model_dump(), verdict=judged.verdict, reasons=reasons))
+        judged, reasons = _judge(composer, node, node.key_results, statuses, health)
+        objectives.append(UnitObjective(**_objective_fields(node), verdict=judged.verdict, reasons=reasons))
     return OrgUnitAlignment(
         org_unit_id=unit_id,
         org_unit_key=unit_health.org_unit_key if unit_health is not None else None,

@@ -49,6 +49,7 @@ class Recorder:
     seen: list[Seen]
     delay: float = 0.0
     delayed: str = "/v1/"
+    failing: int | None = None  # answer every /v1/ request with this status instead
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
@@ -65,6 +66,10 @@ class Recorder:
             )
             if self.delay and scope["path"].startswith(self.delayed):
                 await asyncio.sleep(self.delay)
+            if self.failing is not None:
+                await send({"type": "http.response.start", "status": self.failing, "headers": []})
+                await send({"type": "http.response.body", "body": b"broken"})
+                return
         await self.app(scope, receive, send)
 
 
@@ -94,6 +99,10 @@ class Platform:
         self.recorders[service].delay = seconds
         self.recorders[service].delayed = path
 
+    def fail(self, service: str, status: int | None) -> None:
+        """Make that service answer every request with ``status`` (``None``: answer normally again)."""
+        self.recorders[service].failing = status
+
     async def key(self, *scopes: str) -> httpx.AsyncClient:
         response = await self.admin.post("/v1/api-keys", json={"name": "alignment test", "scopes": list(scopes)})
         assert response.status_code == 201, response.text
@@ -121,7 +130,8 @@ def _apps() -> dict[str, FastAPI]:
 
 
 async def empty_database(engine: AsyncEngine) -> None:
-    """Every table of the services' schemas emptied (the migration version tables kept)."""
+    """Every table of the services' schemas emptied (the migration version tables kept). The platform
+    commits: it empties them before it starts, and again once stopped, for the tests after it."""
     async with engine.begin() as connection:
         rows = await connection.execute(
             text(
@@ -170,7 +180,8 @@ async def running_platform(
                 del app.state.database, app.state.authenticator
             for database in databases:
                 await database.dispose()
-            await empty_database(engine)  # what the platform committed must not leak into later tests
+    # What the platform committed must not be seen by the tests that share the database after it.
+    await empty_database(engine)
 
 
 def unique(prefix: str) -> str:

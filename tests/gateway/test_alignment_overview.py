@@ -26,7 +26,7 @@ from tests.gateway.platform import Platform, running_platform
 
 @pytest.fixture
 async def platform(database_url: str, admin_key: str, engine: AsyncEngine) -> AsyncIterator[Platform]:
-    async with running_platform(database_url, admin_key, engine, view_deadline_seconds=1.0) as platform:
+    async with running_platform(database_url, admin_key, engine, view_deadline_seconds=2.0) as platform:
         yield platform
 
 
@@ -217,5 +217,8 @@ async def test_org_unit_view_calls_and_degradation(platform: Platform) -> None:
     assert by_id["missing"] == [{"source": "talent", "reason": "unavailable"}]
     assert (by_id["org_unit_id"], len(by_id["objectives"]), len(by_id["kpis"])) == (team["id"], 1, 1)
     assert by_id["hr_indicators"] is None
+    platform.reset_calls()
     by_key = await get(platform, f"/v1/alignment/org-units/{team['key']}")
     assert (by_key["org_unit_id"], by_key["objectives"], by_key["partial"]) == (None, [], True)
+    assert by_key["missing"] == [{"source": "talent", "reason": "unavailable"}]
+    assert gateway_calls(platform) == {"strategy": 0, "kpi": 0, "talent": 0}  # nothing names the unit to them

@@ -27,7 +27,7 @@ from tests.gateway.alignment_data import (
 )
 from tests.gateway.platform import Platform, running_platform
 
-DEADLINE = 1.0
+DEADLINE = 2.0  # the default: room for the clients' retries when a service refuses connections
 
 
 @pytest.fixture
@@ -333,6 +333,24 @@ async def test_a_slow_service_is_a_timeout_within_the_deadline(platform: Platfor
     assert time.monotonic() - started < DEADLINE * 2
     assert body["missing"] == [{"source": "talent", "reason": "timeout"}]
     assert codes(body) == ["kpi_red", "no_action_plan"]
+
+
+async def test_a_failing_service_is_a_part_missing_and_a_failing_strategy_a_503(platform: Platform) -> None:
+    goal = await _measured_objective(platform)
+    platform.fail("talent", 500)
+    body = await view(platform, goal["id"])
+    assert body["missing"] == [{"source": "talent", "reason": "unavailable"}]
+    platform.fail("talent", None)
+    platform.fail("kpi", 200)  # an answer that is not the contract
+    body = await view(platform, goal["id"])
+    assert body["missing"] == [{"source": "kpi", "reason": "unavailable"}]
+    platform.fail("kpi", None)
+    platform.fail("strategy", 500)
+    response = await platform.admin.get(f"/v1/alignment/objectives/{goal['id']}")
+    assert (response.status_code, response.json()["source"]) == (503, "strategy")
+    platform.fail("strategy", 200)
+    response = await platform.admin.get("/v1/alignment/overview")
+    assert (response.status_code, response.json()["source"]) == (503, "strategy")
 
 
 async def test_a_slow_strategy_service_is_a_504_naming_it(platform: Platform) -> None:

@@ -49,6 +49,7 @@ from services.gateway.schemas import (
     VerdictSummary,
 )
 from services.gateway.verdict import (
+    InitiativeFacts,
     Judged,
     KeyResultFacts,
     MissingSkill,
@@ -64,6 +65,8 @@ from shared.calendar import local_date, local_midnight
 from shared.clients import KpiClient, StrategyClient, TalentClient
 from shared.contracts.kpi import KpiIndexEntry, KpiStatus
 from shared.contracts.strategy import (
+    OPEN_INITIATIVE_STATUSES,
+    InitiativeBrief,
     KeyResultPublic,
     Level,
     ObjectiveForestNode,
@@ -257,12 +260,27 @@ def _linked_kpis(key_results: Iterable[KeyResultPublic]) -> list[str]:
     return [kr.kpi for kr in _live(key_results) if kr.kpi is not None]
 
 
+def _aimed_at(
+    objective: ObjectivePublic, key_results: Sequence[KeyResultPublic], initiatives: Iterable[InitiativeBrief]
+) -> list[InitiativeBrief]:
+    """The initiatives aimed at the objective, one of its key results or a KPI one of them reads."""
+    live = _live(key_results)
+    ids = {kr.id for kr in live}
+    kpis = {kr.kpi for kr in live if kr.kpi is not None}
+    return [
+        i
+        for i in initiatives
+        if i.objective_id == objective.id or (i.key_result_id in ids) or (i.kpi is not None and i.kpi in kpis)
+    ]
+
+
 def _judge(
     composer: Composer,
     objective: ObjectivePublic,
     key_results: Sequence[KeyResultPublic],
     statuses: dict[str, KpiStatus],
     health: Health | None,
+    initiatives: Sequence[InitiativeBrief] = (),
 ) -> tuple[Judged, list[AlignmentReason]]:
     facts = ObjectiveFacts(
         id=objective.id,
@@ -281,6 +299,18 @@ def _judge(
                 forecast_progress=kr.forecast_progress,
             )
             for kr in _live(key_results)
+        ],
+        initiatives=[
+            InitiativeFacts(
+                id=i.id,
+                title=i.title,
+                open=i.status in OPEN_INITIATIVE_STATUSES,
+                overdue=i.overdue,
+                kpi=i.kpi,
+                key_result_id=i.key_result_id,
+                objective_id=i.objective_id,
+            )
+            for i in _aimed_at(objective, key_results, initiatives)
         ],
     )
     owner = objective.owner_org_unit_id
@@ -365,7 +395,7 @@ async def objective_view(composer: Composer, objective_id: uuid.UUID) -> Objecti
     key_results = lineage.key_results
     owner = objective.owner_org_unit_id
     statuses, health = await _kpi_and_talent(composer, _linked_kpis(key_results), [owner] if owner else [])
-    judged, reasons = _judge(composer, objective, key_results, statuses, health)
+    judged, reasons = _judge(composer, objective, key_results, statuses, health, lineage.initiatives)
     owner_unit = None
     if owner is not None:
         owner_unit = OwnerUnit(
@@ -378,6 +408,7 @@ async def objective_view(composer: Composer, objective_id: uuid.UUID) -> Objecti
         parents=lineage.parents,
         key_results=[_aligned_key_result(kr, statuses) for kr in _live(key_results)],
         owner=owner_unit,
+        initiatives=_aimed_at(objective, key_results, lineage.initiatives),
         verdict=judged.verdict,
         reasons=reasons,
         missing=composer.missing,
@@ -414,7 +445,7 @@ async def overview(composer: Composer, active_on: dt.date | None, level: Level |
     )
 
     def node_of(node: ObjectiveForestNode) -> OverviewNode:
-        judged, reasons = _judge(composer, node, node.key_results, statuses, health)
+        judged, reasons = _judge(composer, node, node.key_results, statuses, health, forest.initiatives)
         return OverviewNode(
             **_objective_fields(node),
             verdict=judged.verdict,
@@ -428,6 +459,7 @@ async def overview(composer: Composer, active_on: dt.date | None, level: Level |
         level=level,
         objectives=objectives,
         summary=_summary(n.verdict for n in _walk(objectives)),
+        overdue_initiatives=sum(1 for i in forest.initiatives if i.overdue),
         missing=composer.missing,
         partial=composer.partial,
     )
@@ -496,8 +528,11 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
 
     objectives = []
     for node in owned_objectives:
-        judged, reasons = _judge(composer, node, node.key_results, statuses, health)
-        objectives.append(UnitObjective(**_objective_fields(node), verdict=judged.verdict, reasons=reasons))
+        judged, reasons = _judge(composer, node, node.key_results, statuses, health, forest.initiatives)
+        aimed = _aimed_at(node, node.key_results, forest.initiatives)
+        objectives.append(
+            UnitObjective(**_objective_fields(node), verdict=judged.verdict, reasons=reasons, initiatives=aimed)
+        )
     return OrgUnitAlignment(
         org_unit_id=unit_id,
         org_unit_key=unit_health.org_unit_key if unit_health is not None else None,

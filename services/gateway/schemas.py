@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.gateway.verdict import Verdict
 from shared.auth import Scope
 from shared.contracts.kpi import Domain, Status, TargetJudged, Trend
-from shared.contracts.strategy import CurrentSource, KeyResultKind, Level, ObjectivePublic, ObjectiveSummary
+from shared.contracts.strategy import (
+    CurrentSource,
+    InitiativeBrief,
+    KeyResultKind,
+    Level,
+    ObjectivePublic,
+    ObjectiveSummary,
+)
 from shared.contracts.talent import OrgUnitHealth, SkillShortfall
 from shared.schemas import PublicModel, Rfc3339, StrictModel
 
@@ -143,6 +150,10 @@ class ObjectiveAlignment(BaseModel):
     parents: list[ObjectiveSummary] = Field(description="The chain of parents, nearest first, up to the root.")
     key_results: list[AlignedKeyResult]
     owner: OwnerUnit | None = Field(description="null when the objective names no owner unit.")
+    initiatives: list[InitiativeBrief] = Field(
+        default_factory=list,
+        description="Open initiatives aimed at the objective, one of its key results or one of their KPIs.",
+    )
     verdict: Verdict | None = Field(description="null for a cancelled objective (it has none).")
     reasons: list[AlignmentReason] = Field(description="Worst first.")
     missing: list[MissingPart]
@@ -169,6 +180,9 @@ class AlignmentOverview(BaseModel):
     level: Level | None
     objectives: list[OverviewNode]
     summary: VerdictSummary
+    overdue_initiatives: int = Field(
+        default=0, description="Open initiatives past their due date aimed at the period's objectives."
+    )
     missing: list[MissingPart]
     partial: bool
 
@@ -176,6 +190,9 @@ class AlignmentOverview(BaseModel):
 class UnitObjective(ObjectivePublic):
     verdict: Verdict | None
     reasons: list[AlignmentReason]
+    initiatives: list[InitiativeBrief] = Field(
+        default_factory=list, description="Open initiatives aimed at it, its key results or their KPIs."
+    )
 
 
 class UnitKpi(BaseModel):

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.strategy_service import repository
 from services.strategy_service.config import StrategySettings
+from services.strategy_service.initiatives import service as initiatives
 from services.strategy_service.models import CheckIn, IdempotencyRecord, KeyResult, Level, Objective
 from services.strategy_service.progress import (
     Observation,
@@ -60,6 +61,7 @@ from shared.contracts.kpi import (
 from shared.contracts.strategy import (
     CurrentSource,
     ForestKeyResult,
+    InitiativeBrief,
     KeyResultKind,
     KpiLink,
     KpiLinks,
@@ -419,14 +421,31 @@ async def objective_lineage(
     # Every member of the chain as a root: an archived one is loaded, and so is what lies under it.
     readings = await _readings(session, chain, kpi, settings)
     now = utcnow()
+    key_results = readings.key_results[objective.id]
     return ObjectiveLineage(
         objective=_public(readings, objective, settings, now),
-        key_results=readings.key_results[objective.id],
+        key_results=key_results,
         parents=[
             ObjectiveSummary.model_validate(_objective_fields(readings, readings.objectives[i], settings, now))
             for i in chain[1:]
         ],
+        initiatives=await _open_initiatives(session, [objective.id], key_results, settings),
     )
+
+
+async def _open_initiatives(
+    session: AsyncSession,
+    objective_ids: Sequence[uuid.UUID],
+    key_results: Iterable[KeyResultPublic],
+    settings: StrategySettings,
+) -> list[InitiativeBrief]:
+    """The open initiatives aimed at these objectives, their key results or the KPIs those measure:
+    what the alignment views judge `no_action_plan` and `initiative_overdue` by, read in the same
+    request as the objectives themselves."""
+    key_results = list(key_results)
+    kpis = {kr.kpi for kr in key_results if kr.kpi is not None}
+    ids = [kr.id for kr in key_results]
+    return await initiatives.initiatives_aimed_at(session, objective_ids, ids, kpis, settings, open_only=True)
 
 
 async def objective_forest(
@@ -463,11 +482,13 @@ async def objective_forest(
             }
         )
 
+    every_key_result = [kr for o in members for kr in readings.key_results[o.id]]
     return ObjectiveForest(
         active_on=day,
         level=level,
         objectives=[node(root) for root in in_set[None]],
         degraded=["kpi"] if readings.kpi_unavailable else [],
+        initiatives=await _open_initiatives(session, [o.id for o in members], every_key_result, settings),
     )
 
 

@@ -166,6 +166,11 @@ class ObjectiveLineage(BaseModel):
     objective: ObjectivePublic
     key_results: list[KeyResultPublic]
     parents: list[ObjectiveSummary] = Field(description="The parent first, the root last; empty for a root.")
+    initiatives: list[InitiativeBrief] = Field(
+        default_factory=list,
+        description="Open initiatives (planned or in progress) aimed at the objective, one of its key results "
+        "or one of their KPIs, oldest first.",
+    )
 
 
 class ForestKeyResult(KeyResultPublic):
@@ -186,6 +191,11 @@ class ObjectiveForest(BaseModel):
     level: Level | None
     objectives: list[ObjectiveForestNode]
     degraded: list[str] = Field(description="Sources that could not be reached for some objective (e.g. `kpi`).")
+    initiatives: list[InitiativeBrief] = Field(
+        default_factory=list,
+        description="Open initiatives aimed at any objective of the forest, one of their key results or one "
+        "of their KPIs, oldest first.",
+    )
 
 
 class ObjectiveCopyCreate(StrictModel):

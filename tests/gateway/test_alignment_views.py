@@ -180,6 +180,39 @@ async def test_a_red_kpi_without_an_open_initiative_adds_no_action_plan(platform
     assert codes(await view(platform, goal["id"])) == ["kpi_red", "no_action_plan"]
 
 
+async def test_an_open_initiative_on_the_kpi_answers_no_action_plan_and_an_overdue_one_is_reported(
+    platform: Platform,
+) -> None:
+    key = await kpi(platform, values=(10.0,))
+    goal = await objective(platform, period=future_period())
+    measured = await key_result(platform, goal["id"], kpi=key)
+    dates = {"start_date": days(-20), "due_date": days(10)}
+    plan = await platform.post("/v1/initiatives", {"title": "Fix the line", "kpi": key, **dates})
+    body = await view(platform, goal["id"])
+    assert codes(body) == ["kpi_red"]  # an open initiative aims at the red KPI
+    assert [i["id"] for i in body["initiatives"]] == [plan["id"]]
+    late = await platform.post(
+        "/v1/initiatives",
+        {"title": "Retrain", "key_result_id": measured["id"], "start_date": days(-40), "due_date": days(-5)},
+    )
+    body = await view(platform, goal["id"])
+    assert codes(body) == ["kpi_red", "initiative_overdue"]
+    overdue = next(r for r in body["reasons"] if r["code"] == "initiative_overdue")
+    assert (overdue["initiative_id"], overdue["source"]) == (late["id"], "strategy")
+    assert body["verdict"] == "at_risk"  # neither note downgrades
+    overview = (await platform.admin.get("/v1/alignment/overview", params={"active_on": days(20)})).json()
+    assert overview["overdue_initiatives"] == 1
+    [node] = [n for n in overview["objectives"] if n["id"] == goal["id"]]
+    assert [r["code"] for r in node["reasons"]] == ["kpi_red", "initiative_overdue"]
+    for made in (plan, late):  # no open initiative left: the red KPI has no action plan again
+        cancelled = await platform.admin.patch(
+            f"/v1/initiatives/{made['id']}", json={"status": "cancelled"}, headers={"If-Match": '"1"'}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+    body = await view(platform, goal["id"])
+    assert (codes(body), body["initiatives"]) == (["kpi_red", "no_action_plan"], [])
+
+
 async def test_a_kpi_deleted_since_it_was_linked_blinds_only_its_key_result(platform: Platform) -> None:
     gone = await kpi(platform)  # no measurements: deleting it deletes it
     red = await kpi(platform, values=(50.0,))

@@ -177,7 +177,7 @@ async def test_the_forest_holds_every_objective_active_on_the_day_with_one_kpi_c
     assert [c["title"] for c in past["objectives"][0]["children"]] == ["Past"]
     assert [c["title"] for c in past["objectives"][0]["children"][0]["children"]] == []
     empty = await _get(strategy_client, "/v1/objective-forest", active_on="1990-01-01")
-    assert empty == {"active_on": "1990-01-01", "level": None, "objectives": [], "degraded": []}
+    assert empty == {"active_on": "1990-01-01", "level": None, "objectives": [], "degraded": [], "initiatives": []}
 
 
 async def test_the_forest_says_when_the_kpi_service_is_down(

@@ -359,3 +359,27 @@ async def test_dates_stay_within_the_platforms_years(strategy_client: httpx.Asyn
         ),
         "/due_date",
     )
+
+
+async def test_the_lineage_and_the_forest_carry_the_open_initiatives_aimed_at_them(
+    strategy_client: httpx.AsyncClient, kpi_client: httpx.AsyncClient
+) -> None:
+    kpi = await create_kpi(kpi_client)
+    goal = await objective(strategy_client)
+    other = await objective(strategy_client)
+    measured = await key_result(strategy_client, goal["id"], kpi=kpi["key"])
+    on_goal = await initiative(strategy_client, objective_id=goal["id"], **_dates(-30, -1))  # overdue
+    on_kr = await initiative(strategy_client, key_result_id=measured["id"], status="in_progress")
+    on_kpi = await initiative(strategy_client, kpi=kpi["key"])  # aimed at the KPI the key result reads
+    done = await initiative(strategy_client, objective_id=goal["id"], status="in_progress")
+    assert (await patched(strategy_client, done, {"status": "done"})).status_code == 200
+    elsewhere = await initiative(strategy_client, objective_id=other["id"])
+
+    lineage = (await strategy_client.get(f"/v1/objectives/{goal['id']}/lineage")).json()
+    assert [i["id"] for i in lineage["initiatives"]] == [on_goal["id"], on_kr["id"], on_kpi["id"]]
+    assert [i["overdue"] for i in lineage["initiatives"]] == [True, False, False]
+
+    forest = (await strategy_client.get("/v1/objective-forest", params={"active_on": goal["period_start"]})).json()
+    ids = {i["id"] for i in forest["initiatives"]}
+    assert {on_goal["id"], on_kr["id"], on_kpi["id"], elsewhere["id"]} <= ids
+    assert done["id"] not in ids

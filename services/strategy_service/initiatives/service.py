@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -297,11 +297,26 @@ async def lookup_initiatives(
     session: AsyncSession, body: InitiativeLookup, settings: StrategySettings
 ) -> InitiativeBriefs:
     """Every initiative (not archived) aimed at any of the objectives, key results or KPIs named."""
-    rows = await repository.aimed_at(
-        session, set(body.objective_ids), set(body.key_result_ids), set(body.kpis), open_only=body.open_only
+    items = await initiatives_aimed_at(
+        session, body.objective_ids, body.key_result_ids, body.kpis, settings, open_only=body.open_only
     )
+    return InitiativeBriefs(items=items)
+
+
+async def initiatives_aimed_at(
+    session: AsyncSession,
+    objective_ids: Iterable[uuid.UUID],
+    key_result_ids: Iterable[uuid.UUID],
+    kpis: Iterable[str],
+    settings: StrategySettings,
+    *,
+    open_only: bool,
+) -> list[InitiativeBrief]:
+    """The initiatives (not archived; open ones only with ``open_only``) aimed at any of these
+    targets, oldest first, in one statement whatever their number."""
+    rows = await repository.aimed_at(session, set(objective_ids), set(key_result_ids), set(kpis), open_only=open_only)
     on = today(settings)
-    return InitiativeBriefs(items=[_brief(i, on) for i in rows])
+    return [_brief(i, on) for i in rows]
 
 
 # --- updates ------------------------------------------------------------------------------------

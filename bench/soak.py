@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="How long the traffic runs (default 10).")
-    parser.add_argument("--rate", type=float, default=40.0, help="Operations started per second (default 40).")
+    parser.add_argument("--rate", type=float, default=25.0, help="Operations started per second (default 25).")
     parser.add_argument("--concurrency", type=int, default=16, help="Operations in progress at most (default 16).")
     parser.add_argument("--window", type=float, default=60.0, help="Seconds per reported window (default 60).")
     args = parser.parse_args()

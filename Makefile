@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-strategy bench-talent bench-alignment clean
+.PHONY: run demo test check lint typecheck format migrate bench-gateway bench-ingest bench-reads bench-status bench-strategy bench-talent bench-alignment soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-talent: $(STAMP)
 
 bench-alignment: $(STAMP)
 	$(BIN)/python -m bench.alignment
+
+## Soak (a script, not a test): mixed traffic at a steady rate; fails on memory growth, p99 drift or a 5xx.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(if $(MINUTES),--minutes $(MINUTES))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import pydantic
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -157,6 +158,17 @@ def parse_rfc3339(value: object) -> dt.datetime:
     if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
         raise ValueError(f"the timestamp is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     return parsed
+
+
+def _within_years(day: dt.date) -> dt.date:
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise ValueError(f"the date is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return day
+
+
+CalendarDay = Annotated[dt.date, AfterValidator(_within_years)]
+"""A date written to the platform (a period's bounds, a hire date, an effective date): within the
+years 1900 to 2200, like timestamps, so that every window and `day ± n` computed from it exists."""
 
 
 def _six_digit_fraction(value: str) -> str:

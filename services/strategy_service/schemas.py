@@ -16,7 +16,7 @@ from shared.contracts.strategy import (
     ObjectiveStatus,
     ObjectiveTree,
 )
-from shared.schemas import PublicModel, Rfc3339, StrictModel
+from shared.schemas import CalendarDay, PublicModel, Rfc3339, StrictModel
 
 _WEIGHT = "Share in the weighted mean it counts in (> 0)."
 
@@ -42,8 +42,8 @@ class ObjectiveCreate(StrictModel):
         default=None, description="The objective this one contributes to: same or higher level, overlapping period."
     )
     owner_org_unit_id: uuid.UUID | None = None
-    period_start: dt.date = Field(description="First day of the period (local date).")
-    period_end: dt.date = Field(description="Last day of the period, inclusive.")
+    period_start: CalendarDay = Field(description="First day of the period (local date).")
+    period_end: CalendarDay = Field(description="Last day of the period, inclusive.")
     status: ObjectiveStatus = ObjectiveStatus.draft
     weight: float = Field(default=1.0, gt=0, le=1_000, description=_WEIGHT)
 
@@ -56,8 +56,8 @@ class ObjectiveUpdate(StrictModel):
     level: Level | None = None
     parent_id: uuid.UUID | None = None
     owner_org_unit_id: uuid.UUID | None = None
-    period_start: dt.date | None = None
-    period_end: dt.date | None = None
+    period_start: CalendarDay | None = None
+    period_end: CalendarDay | None = None
     status: ObjectiveStatus | None = None
     weight: float | None = Field(default=None, gt=0, le=1_000, description=_WEIGHT)
 

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.contracts.talent import OrgUnitKey, OrgUnitKind, OrgUnitPublic, SeparationReason
-from shared.schemas import PublicModel, StrictModel
+from shared.schemas import CalendarDay, PublicModel, StrictModel
 
 __all__ = [
     "AssignmentCreate",
@@ -90,7 +90,7 @@ class SalaryIn(StrictModel):
 
 
 class SalaryCreate(SalaryIn):
-    effective_date: dt.date
+    effective_date: CalendarDay
 
 
 class SalaryPublic(PublicModel):
@@ -106,8 +106,8 @@ class PersonFields(StrictModel):
     email: Email
     job_title: str | None = Field(default=None, min_length=1, max_length=200)
     manager_id: uuid.UUID | None = Field(default=None, description="Another person.")
-    hire_date: dt.date
-    end_date: dt.date | None = Field(default=None, description="The last day employed.")
+    hire_date: CalendarDay
+    end_date: CalendarDay | None = Field(default=None, description="The last day employed.")
     separation_reason: SeparationReason | None = Field(default=None, description="Required with `end_date`.")
 
 
@@ -125,8 +125,8 @@ class PersonUpdate(StrictModel):
     email: Email | None = None
     job_title: str | None = Field(default=None, min_length=1, max_length=200)
     manager_id: uuid.UUID | None = None
-    hire_date: dt.date | None = Field(default=None, description="The first assignment moves with it.")
-    end_date: dt.date | None = None
+    hire_date: CalendarDay | None = Field(default=None, description="The first assignment moves with it.")
+    end_date: CalendarDay | None = None
     separation_reason: SeparationReason | None = None
     salary: SalaryIn | None = Field(default=None, description="Refused (403) without `talent:sensitive`.")
 
@@ -162,7 +162,7 @@ class PersonPublic(PublicModel):
 
 class AssignmentCreate(StrictModel):
     org_unit_id: uuid.UUID
-    effective_date: dt.date = Field(description="After the hire date, not after the end date; one per day.")
+    effective_date: CalendarDay = Field(description="After the hire date, not after the end date; one per day.")
     job_title: str | None = Field(default=None, min_length=1, max_length=200)
 
 

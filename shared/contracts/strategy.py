@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from shared.schemas import PublicModel, StrictModel
+from shared.schemas import CalendarDay, PublicModel, StrictModel
 
 
 class Level(StrEnum):
@@ -201,8 +201,8 @@ class ObjectiveForest(BaseModel):
 class ObjectiveCopyCreate(StrictModel):
     """``POST /v1/objectives/{id}/copy``: the copy's period."""
 
-    period_start: dt.date = Field(description="First day of the copy's period (local date).")
-    period_end: dt.date = Field(description="Last day of the copy's period, inclusive.")
+    period_start: CalendarDay = Field(description="First day of the copy's period (local date).")
+    period_end: CalendarDay = Field(description="Last day of the copy's period, inclusive.")
 
 
 class ObjectiveCopy(ObjectivePublic):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -133,6 +134,62 @@ async def test_unreachable_service_is_a_503_with_retry_after(database_url: str, 
         assert response.headers["content-type"] == "application/problem+json"
         assert int(response.headers["retry-after"]) > 0
         assert "kpi service" in response.json()["detail"]
+
+
+@contextlib.asynccontextmanager
+async def dropping_first_connection() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A service that reads the first request and closes its connection without a word (a process
+    killed mid-request, a pooled connection it closed), then answers every later one with 200."""
+    requests: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                ),
+                0,
+            )
+            await reader.readexactly(length)
+            requests.append(head.split(b" ")[0])
+            if len(requests) == 1:
+                writer.transport.abort()
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", requests
+    finally:
+        server.close()
+
+
+async def test_a_connection_dropped_before_the_answer_is_retried_for_idempotent_methods_only(
+    database_url: str, admin_key: str
+) -> None:
+    async with (
+        dropping_first_connection() as (url, requests),
+        running_gateway(database_url, admin_key, kpi_url=url) as gateway,
+    ):
+        # aiohttp sends an idempotent request once more on a fresh connection: a killed service then
+        # refuses it (a clean 503), a live one answers.
+        response = await gateway.client.get("/v1/kpis")
+        assert response.status_code == 200, response.text
+        assert requests == [b"GET", b"GET"]
+    async with (
+        dropping_first_connection() as (url, requests),
+        running_gateway(database_url, admin_key, kpi_url=url) as gateway,
+    ):
+        # A write may have been done before the connection broke: never sent twice, a 502 says so.
+        response = await gateway.client.post("/v1/measurements", json={"points": []})
+        assert response.status_code == 502, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert requests == [b"POST"]
 
 
 async def test_slow_service_is_a_504(gateway: httpx.AsyncClient) -> None:

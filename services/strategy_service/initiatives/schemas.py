@@ -5,26 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from services.strategy_service.effect import EffectVerdict
 from shared.contracts.kpi import Direction
 from shared.contracts.strategy import InitiativeStatus
-from shared.schemas import EARLIEST_YEAR, LATEST_YEAR, PublicModel, StrictModel
+from shared.schemas import CalendarDay, PublicModel, StrictModel
 
 _KPI = "Key of the KPI it aims to move (checked with the KPI service)."
 
 
-def _within_years(day: dt.date) -> dt.date:
-    # The effect reads up to 90 days before the start: keep every window inside the calendar.
-    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
-        raise ValueError(f"the date is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
-    return day
-
-
-Day = Annotated[dt.date, AfterValidator(_within_years)]
+# The effect reads up to 90 days before the start: every window stays inside the calendar.
+Day = CalendarDay
 
 
 class InitiativeCreate(StrictModel):

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from services.talent_service.capability.models import SKILL_KEY_PATTERN, AssessmentSource, EnrolmentStatus
 from shared.contracts.talent import InternalCandidate
-from shared.schemas import PublicModel, StrictModel
+from shared.schemas import CalendarDay, PublicModel, StrictModel
 
 __all__ = [
     "AssessmentSource",
@@ -76,7 +76,7 @@ class SkillPublic(PublicModel):
 class SkillAssessmentCreate(StrictModel):
     skill: str = Field(min_length=1, max_length=64, description="The skill's key.")
     level: Level
-    assessed_on: dt.date = Field(description="Not before the person's hire date.")
+    assessed_on: CalendarDay = Field(description="Not before the person's hire date.")
     source: AssessmentSource
 
 
@@ -196,14 +196,14 @@ class TrainingPublic(PublicModel):
 
 class EnrolmentCreate(StrictModel):
     person_id: uuid.UUID
-    enrolled_on: dt.date = Field(description="A day the person is employed.")
+    enrolled_on: CalendarDay = Field(description="A day the person is employed.")
 
 
 class EnrolmentUpdate(StrictModel):
     """Only `enrolled` → `completed` (with `completed_on`, default today) or → `dropped`."""
 
     status: EnrolmentStatus
-    completed_on: dt.date | None = Field(
+    completed_on: CalendarDay | None = Field(
         default=None, description="With `completed`: on or after `enrolled_on`, not after today (default today)."
     )
     score: float | None = Field(default=None, ge=0, le=100, description="With `completed` only: 0 to 100.")

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 
 from services.talent_service.engagement.models import SURVEY_KEY_PATTERN
-from shared.schemas import PublicModel, StrictModel
+from shared.schemas import CalendarDay, PublicModel, StrictModel
 
 SurveyKey = Annotated[
     str,
@@ -22,8 +22,8 @@ SurveyKey = Annotated[
 class EngagementSurveyCreate(StrictModel):
     key: SurveyKey
     name: str = Field(min_length=1, max_length=200)
-    period_start: dt.date = Field(description="First day of the survey (inclusive).")
-    period_end: dt.date = Field(description="Last day of the survey (inclusive); not before `period_start`.")
+    period_start: CalendarDay = Field(description="First day of the survey (inclusive).")
+    period_end: CalendarDay = Field(description="Last day of the survey (inclusive); not before `period_start`.")
 
     @field_validator("period_end")
     @classmethod

@@ -488,8 +488,8 @@ def _hr_indicators(health: OrgUnitHealth) -> UnitHrIndicators:
 
 
 async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
-    """The unit (talent names it, so it is asked first), then its objectives active today and the
-    KPIs it owns, then the status of those KPIs and of its key results' KPIs."""
+    """The unit (talent names it, so it is asked first), then its objectives active today, then the
+    KPIs it owns and those its key results read, with their status (one KPI index call)."""
     health: Health | None = None
     answer = await composer.part(Source.talent, lambda: composer.talent.org_unit_health([id_or_key]))
     if answer is not None:
@@ -512,19 +512,13 @@ async def org_unit_view(composer: Composer, id_or_key: str) -> OrgUnitAlignment:
             partial=True,
         )
 
-    async def kpi_index() -> list[KpiIndexEntry] | None:
-        return await composer.part(Source.kpi, composer.kpi.index)
-
-    forest, index = await asyncio.gather(
-        composer.strategy_part(lambda: composer.strategy.forest(active_on=day, level=None)),
-        kpi_index(),
-    )
+    forest = await composer.strategy_part(lambda: composer.strategy.forest(active_on=day, level=None))
     owned_objectives = [n for n in _walk(forest.objectives) if n.owner_org_unit_id == unit_id]
+    # One KPI call: the KPIs the unit owns and those its objectives' key results read, with status.
+    linked = sorted({k for n in owned_objectives for k in _linked_kpis(n.key_results)})
+    index = await composer.part(Source.kpi, lambda: composer.kpi.index(owners=[unit_id], keys=linked, with_status=True))
     owned_kpis = [e for e in index or () if e.owner_org_unit_id == unit_id]
-    keys = sorted({e.key for e in owned_kpis} | {k for n in owned_objectives for k in _linked_kpis(n.key_results)})
-    statuses: dict[str, KpiStatus] = {}
-    if keys and not composer.lacks(Source.kpi):
-        statuses = _statuses_by_key(await composer.part(Source.kpi, lambda: kpi_statuses(composer.kpi, keys)))
+    statuses = _statuses_by_key(e.status for e in index or () if e.status is not None)
 
     objectives = []
     for node in owned_objectives:

@@ -33,6 +33,7 @@ from shared.contracts.kpi import (
     KpiAggregates,
     KpiAggregatesQuery,
     KpiIndex,
+    KpiIndexInclude,
     Status,
 )
 from shared.db import SessionDep, database_from
@@ -81,9 +82,27 @@ async def list_kpis(
     response_model=KpiIndex,
     summary="Every KPI that is not archived, with its owner unit and responsible person: complete, by key.",
 )
-async def read_kpi_index(request: Request, _: Reader) -> KpiIndex:
+async def read_kpi_index(
+    request: Request,
+    settings: KpiSettingsDep,
+    _: Reader,
+    owner: Annotated[
+        list[uuid.UUID] | None, Query(description="Only KPIs owned by one of these units (repeat the parameter).")
+    ] = None,
+    kpi: Annotated[
+        list[str] | None,
+        Query(max_length=500, description="And these KPIs, by key, whoever owns them (repeat the parameter)."),
+    ] = None,
+    include: Annotated[list[KpiIndexInclude] | None, Query(description="`status`: each KPI's status.")] = None,
+) -> KpiIndex:
     async with database_from(request).driver_connection() as connection:
-        return await service.read_kpi_index(connection)
+        return await service.read_kpi_index(
+            connection,
+            settings,
+            owners=owner or (),
+            keys=kpi or (),
+            with_status=KpiIndexInclude.status in (include or ()),
+        )
 
 
 @router.post(

@@ -137,11 +137,28 @@ async def list_kpis(
     return Page[KpiPublic](items=[kpi_public(k) for k in rows.items], next_cursor=rows.next_cursor)
 
 
-async def read_kpi_index(connection: asyncpg.Connection) -> KpiIndex:
+async def read_kpi_index(
+    connection: asyncpg.Connection,
+    settings: KpiSettings,
+    *,
+    owners: Sequence[uuid.UUID] = (),
+    keys: Sequence[str] = (),
+    with_status: bool = False,
+) -> KpiIndex:
     """Every KPI that is not archived with its owner unit and responsible person, ordered by key: the
-    complete list the alignment views join on (a few hundred rows, one query)."""
+    complete list the alignment views join on (a few hundred rows, one query). With ``owners`` or
+    ``keys``, only the KPIs owned by one of those units or named (either); ``with_status`` adds
+    each one's status (one more query for all of them), so one call says what a unit owns and how
+    it stands."""
     rows = await repository.kpi_index(connection)
-    return KpiIndex(items=[KpiIndexEntry.model_validate(dict(row)) for row in rows])
+    entries = [KpiIndexEntry.model_validate(dict(row)) for row in rows]
+    if owners or keys:
+        wanted_owners, wanted_keys = set(owners), set(keys)
+        entries = [e for e in entries if e.owner_org_unit_id in wanted_owners or e.key in wanted_keys]
+    if with_status and entries:
+        evaluated = {e.key: e.public() for e in await compute_statuses(connection, [e.key for e in entries], settings)}
+        entries = [e.model_copy(update={"status": evaluated.get(e.key)}) for e in entries]
+    return KpiIndex(items=entries)
 
 
 async def create_kpi(

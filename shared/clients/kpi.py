@@ -192,10 +192,16 @@ class KpiClient(ServiceClient):
             items.extend(self._answer(response, KpiAggregates).items)
         return items
 
-    async def index(self) -> list[KpiIndexEntry]:
+    async def index(
+        self, *, owners: Iterable[uuid.UUID] = (), keys: Iterable[str] = (), with_status: bool = False
+    ) -> list[KpiIndexEntry]:
         """Every KPI that is not archived, ordered by key, with its owner org unit and responsible
-        person (``GET /v1/kpi-index``): the complete list in one call, not a page."""
-        response = await self._send("GET", "/v1/kpi-index")
+        person (``GET /v1/kpi-index``): the complete list in one call, not a page. With ``owners``
+        or ``keys``, only the KPIs owned by one of those units or named (unknown keys are left
+        out, not refused); ``with_status`` adds each one's status."""
+        named = [*(("owner", str(unit)) for unit in owners), *(("kpi", key) for key in dict.fromkeys(keys))]
+        params = httpx.QueryParams([*named, *([("include", "status")] if with_status else [])])
+        response = await self._send("GET", "/v1/kpi-index", params=params)
         return self._answer(response, KpiIndex).items
 
     async def get_kpi(self, id_or_key: str) -> KpiPublic | None:

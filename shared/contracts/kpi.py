@@ -283,6 +283,12 @@ class KpiAggregates(BaseModel):
     items: list[KpiAggregate]
 
 
+class KpiIndexInclude(StrEnum):
+    """Optional parts of a KPI index entry."""
+
+    status = "status"
+
+
 class KpiIndexEntry(BaseModel):
     """What the alignment views need of every active KPI: who owns it, who answers for it."""
 
@@ -291,6 +297,7 @@ class KpiIndexEntry(BaseModel):
     domain: Domain
     owner_org_unit_id: uuid.UUID | None
     responsible_person_id: uuid.UUID | None = Field(description="A talent person id (the KPI's responsible).")
+    status: KpiStatus | None = Field(default=None, description="With `include=status`: as `GET …/status` gives it.")
 
 
 class KpiIndex(BaseModel):

@@ -205,17 +205,26 @@ async def test_capability_gaps_and_the_units_skill_gaps(platform: Platform) -> N
 
 async def test_org_unit_view_calls_and_degradation(platform: Platform) -> None:
     team = await org_unit(platform)
-    await kpi(platform, values=(99.0,), owner=team["id"])
-    await objective(platform, owner=team["id"])
+    owned = await kpi(platform, values=(99.0,), owner=team["id"])
+    elsewhere = await kpi(platform, values=(50.0,))  # someone else's, read by the team's key result
+    goal = await objective(platform, owner=team["id"])
+    await key_result(platform, goal["id"], kpi=elsewhere)  # 50 of 100 half-way through: on pace
     platform.reset_calls()
-    await get(platform, f"/v1/alignment/org-units/{team['id']}")
-    # talent names the unit; the KPI service lists what it owns, then says how those KPIs stand
-    assert gateway_calls(platform) == {"strategy": 1, "kpi": 2, "talent": 1}
+    body = await get(platform, f"/v1/alignment/org-units/{team['id']}")
+    # talent names the unit, strategy its objectives, one KPI call what it owns and reads, with status
+    assert gateway_calls(platform) == {"strategy": 1, "kpi": 1, "talent": 1}
+    assert [(k["key"], k["status"]["status"]) for k in body["kpis"]] == [(owned, "green")]
+    [unit_goal] = body["objectives"]
+    assert (unit_goal["verdict"], [r["code"] for r in unit_goal["reasons"]]) == (
+        "at_risk",
+        ["kpi_red", "no_action_plan"],
+    )
 
     await platform.stop("talent")
     by_id = await get(platform, f"/v1/alignment/org-units/{team['id']}")
     assert by_id["missing"] == [{"source": "talent", "reason": "unavailable"}]
     assert (by_id["org_unit_id"], len(by_id["objectives"]), len(by_id["kpis"])) == (team["id"], 1, 1)
+    assert by_id["kpis"][0]["status"]["status"] == "green"
     assert by_id["hr_indicators"] is None
     platform.reset_calls()
     by_key = await get(platform, f"/v1/alignment/org-units/{team['key']}")

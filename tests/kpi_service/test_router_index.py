@@ -11,7 +11,7 @@ import pytest
 from services.kpi_service.main import app as kpi_app
 from shared.clients import KpiClient
 from tests.auth import token
-from tests.kpi_service.helpers import create_kpi, kpi_body, push_ok
+from tests.kpi_service.helpers import ago, create_kpi, kpi_body, push_ok
 from tests.shared.conftest import Recorder, client_settings, tokens
 
 
@@ -72,6 +72,7 @@ async def test_the_index_lists_every_active_kpi_by_key_without_paging(kpi_client
         "domain": "supply_chain",
         "owner_org_unit_id": unit,
         "responsible_person_id": person,
+        "status": None,  # only with include=status
     }
     assert (items[0]["owner_org_unit_id"], items[0]["responsible_person_id"]) == (None, None)
 
@@ -97,3 +98,20 @@ async def test_the_client_reads_the_index_in_one_call(kpi_client: httpx.AsyncCli
         entries = await client.index()
     assert [(e.key, e.responsible_person_id) for e in entries] == [("idx.a", None), ("idx.b", person)]
     assert [r.url.path for r in recorder.requests] == ["/v1/kpi-index"]
+
+
+async def test_the_index_filtered_by_owner_or_key_with_status(kpi_client: httpx.AsyncClient) -> None:
+    unit, other = str(uuid.uuid4()), str(uuid.uuid4())
+    mine = await create_kpi(kpi_client, key="idxf.mine", owner_org_unit_id=unit)
+    await create_kpi(kpi_client, key="idxf.theirs", owner_org_unit_id=other)
+    named = await create_kpi(kpi_client, key="idxf.named")
+    await push_ok(kpi_client, ("idxf.mine", ago(hours=1), 5.0))
+    plain = await kpi_client.get("/v1/kpi-index", params=[("owner", unit), ("kpi", "idxf.named"), ("kpi", "nope.x")])
+    assert plain.status_code == 200, plain.text
+    assert [(i["key"], i["status"]) for i in plain.json()["items"]] == [(mine["key"], None), (named["key"], None)]
+    judged = await kpi_client.get("/v1/kpi-index", params=[("owner", unit), ("include", "status")])
+    [entry] = judged.json()["items"]
+    assert (entry["key"], entry["status"]["status"], entry["status"]["value"]) == ("idxf.mine", "no_target", 5.0)
+    bad = await kpi_client.get("/v1/kpi-index", params=[("owner", "not-a-uuid"), ("include", "everything")])
+    assert bad.status_code == 422
+    assert {e["parameter"] for e in bad.json()["errors"]} == {"owner.0", "include.0"}

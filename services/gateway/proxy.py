@@ -47,6 +47,7 @@ _HOP_BY_HOP = frozenset(
 # The gateway's own server sets Date and Server; the upstream's would be duplicates.
 # The API key stays at the gateway; the service receives the signed internal token instead.
 _CREDENTIAL_HEADERS = frozenset({b"authorization", INTERNAL_TOKEN_HEADER.encode()})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "trailer", "upgrade", "date", "server"})
 
 
@@ -229,13 +230,16 @@ async def forward(
     except aiohttp.ClientError as exc:
         if started:
             raise
-        if not isinstance(exc, aiohttp.ClientConnectorError):
+        if not isinstance(exc, aiohttp.ClientConnectorError) and scope["method"] not in _IDEMPOTENT:
+            # A write may have been done before the connection broke: the caller must check, not retry.
             logger.warning("%s service failed mid-exchange: %r", upstream.name, exc)
             await send_problem(
                 send, 502, f"The {upstream.name} service closed the connection unexpectedly.", slug="bad-gateway"
             )
             return 502
-        logger.warning("%s service unreachable: %s", upstream.name, exc)
+        # Unreachable, or gone mid-answer to a request that is safe to repeat (aiohttp has already
+        # sent it once more on a fresh connection): the service is away, and retrying is the advice.
+        logger.warning("%s service unreachable: %r", upstream.name, exc)
         await send_problem(
             send,
             503,

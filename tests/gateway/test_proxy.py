@@ -137,7 +137,7 @@ async def test_unreachable_service_is_a_503_with_retry_after(database_url: str, 
 
 
 @contextlib.asynccontextmanager
-async def dropping_first_connection() -> AsyncIterator[tuple[str, list[bytes]]]:
+async def dropping_first_connection(drops: int = 1) -> AsyncIterator[tuple[str, list[bytes]]]:
     """A service that reads the first request and closes its connection without a word (a process
     killed mid-request, a pooled connection it closed), then answers every later one with 200."""
     requests: list[bytes] = []
@@ -155,7 +155,7 @@ async def dropping_first_connection() -> AsyncIterator[tuple[str, list[bytes]]]:
             )
             await reader.readexactly(length)
             requests.append(head.split(b" ")[0])
-            if len(requests) == 1:
+            if len(requests) <= drops:
                 writer.transport.abort()
                 return
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
@@ -190,6 +190,19 @@ async def test_a_connection_dropped_before_the_answer_is_retried_for_idempotent_
         assert response.status_code == 502, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert requests == [b"POST"]
+
+
+async def test_a_read_the_service_keeps_dropping_is_a_503_to_retry(database_url: str, admin_key: str) -> None:
+    async with (
+        dropping_first_connection(drops=10) as (url, requests),
+        running_gateway(database_url, admin_key, kpi_url=url) as gateway,
+    ):
+        response = await gateway.client.get("/v1/kpis")
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"].isdigit()
+        assert "kpi" in response.json()["detail"]
+        assert requests == [b"GET", b"GET"]
 
 
 async def test_slow_service_is_a_504(gateway: httpx.AsyncClient) -> None:

@@ -32,6 +32,7 @@ from bench.common import (
     api,
     env_int,
     fetchval,
+    increasing_sizes,
     machine_summary,
     postgres_processes,
     run_benchmark,
@@ -232,17 +233,10 @@ def format_steps(steps: Sequence[Step]) -> str:
     return "\n".join(lines)
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
-    if not sizes or list(sizes) != sorted(set(sizes)) or sizes[0] < 1:
-        raise argparse.ArgumentTypeError("increasing positive sizes, e.g. 10000,10000000")
-    return sizes
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.alignment", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--sizes", type=_sizes, default=None,
+        "--sizes", type=increasing_sizes, default=None,
         help=f"Stored points at each step (default {','.join(map(str, DEFAULT_SIZES))}).",
     )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help=f"Sizes {','.join(map(str, QUICK_SIZES))}.")

@@ -885,13 +885,26 @@ def format_table(results: Sequence[Measurement]) -> str:
         f"{other(r.other_cpus):>10}  {cpu(r.cpu_us)}"
         for r in results
     ]
-    disturbed = [r.target.name for r in results if (r.other_cpus or 0) > OTHER_LOAD_WARNING]
-    if disturbed:
-        lines.append(
-            f"WARNING: other processes competed for the CPUs during {', '.join(disturbed)}; "
-            "these figures are not representative — rerun on a quiet machine."
-        )
+    lines += disturbance_warning([r.target.name for r in results if (r.other_cpus or 0) > OTHER_LOAD_WARNING])
     return "\n".join(lines)
+
+
+def disturbance_warning(disturbed: Sequence[str]) -> list[str]:
+    """The report's warning line when other processes competed for the CPUs during these runs."""
+    if not disturbed:
+        return []
+    return [
+        f"WARNING: other processes competed for the CPUs during {', '.join(disturbed)}; "
+        "these figures are not representative — rerun on a quiet machine."
+    ]
+
+
+def increasing_sizes(text: str) -> tuple[int, ...]:
+    """``--sizes`` of the history benchmarks: ``10000,10_000_000`` → increasing positive sizes."""
+    sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    if not sizes or list(sizes) != sorted(set(sizes)) or sizes[0] < 1:
+        raise argparse.ArgumentTypeError("increasing positive sizes, e.g. 10000,1000000,10000000")
+    return sizes
 
 
 def machine_summary() -> str:

@@ -45,6 +45,7 @@ from bench.common import (
     Platform,
     Watched,
     api,
+    disturbance_warning,
     env_int,
     fetchval,
     machine_summary,
@@ -403,11 +404,7 @@ def format_phases(phases: Sequence[Phase]) -> str:
         if phase.exhausted:
             lines.append(f"NOTE: {phase.name} ran out of prepared batches before the time was up (fixed work).")
     disturbed = [p.name for p in phases if (p.cpu.other_cpus or 0) > OTHER_LOAD_WARNING]
-    if disturbed:
-        lines.append(
-            f"WARNING: other processes competed for the CPUs during {', '.join(disturbed)}; "
-            "these figures are not representative — rerun on a quiet machine."
-        )
+    lines += disturbance_warning(disturbed)
     return "\n".join(lines)
 
 

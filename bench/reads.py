@@ -49,8 +49,10 @@ from bench.common import (
     Credentials,
     Watched,
     api,
+    disturbance_warning,
     env_int,
     fetchval,
+    increasing_sizes,
     machine_summary,
     percentile,
     postgres_processes,
@@ -431,25 +433,14 @@ def format_levels(levels: Sequence[Level]) -> str:
         for lat in (level.status, level.series)
         if (lat.cpu.other_cpus or 0) > OTHER_LOAD_WARNING
     ]
-    if disturbed:
-        lines.append(
-            f"WARNING: other processes competed for the CPUs during {', '.join(disturbed)}; "
-            "these figures are not representative — rerun on a quiet machine."
-        )
+    lines += disturbance_warning(disturbed)
     return "\n".join(lines)
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
-    if not sizes or list(sizes) != sorted(set(sizes)) or sizes[0] < 1:
-        raise argparse.ArgumentTypeError("increasing positive sizes, e.g. 10000,1000000,10000000")
-    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reads", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--sizes", type=_sizes, default=None,
+        "--sizes", type=increasing_sizes, default=None,
         help=f"Stored points at each step (default {','.join(map(str, DEFAULT_SIZES))}).",
     )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help=f"Sizes {','.join(map(str, QUICK_SIZES))}.")

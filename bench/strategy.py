@@ -36,6 +36,7 @@ from bench.common import (
     Credentials,
     Watched,
     api,
+    disturbance_warning,
     env_int,
     machine_summary,
     percentile,
@@ -236,11 +237,7 @@ def format_results(results: Sequence[Latency]) -> str:
         f"{r.name:<10} {r.ms(50):>8.2f} {r.ms(99):>8.2f} {len(r.seconds):>9} {other(r):>10}  {cpu(r)}" for r in results
     ]
     disturbed = [r.name for r in results if (r.other_cpus() or 0) > OTHER_LOAD_WARNING]
-    if disturbed:
-        lines.append(
-            f"WARNING: other processes competed for the CPUs during {', '.join(disturbed)}; "
-            "these figures are not representative — rerun on a quiet machine."
-        )
+    lines += disturbance_warning(disturbed)
     return "\n".join(lines)
 
 

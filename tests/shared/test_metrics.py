@@ -17,6 +17,7 @@ from services.gateway.main import build_app as build_gateway
 from services.kpi_service.main import app as kpi_app
 from services.strategy_service.main import app as strategy_app
 from services.talent_service.main import app as talent_app
+from shared.health import BreakerState, CircuitState
 from shared.observability import configure_logging
 from shared.settings import Settings
 from tests.kpi_service.helpers import create_kpi, push_ok
@@ -170,3 +171,17 @@ def test_console_logs_in_development_json_elsewhere() -> None:
     assert Settings(env="development").effective_log_format == "console"
     assert Settings(env="production").effective_log_format == "json"
     assert Settings(env="development", log_format="json").effective_log_format == "json"
+
+
+async def test_each_dependency_breaker_is_reported_by_state() -> None:
+    states = {"kpi": CircuitState.open, "talent": CircuitState.half_open, "strategy": CircuitState.closed}
+    router = APIRouter(tags=["probe"])
+    app = probe_app([router], Settings())
+    app.state.breakers = {
+        name: (lambda state=state: BreakerState(state=state, failures=0, retry_in=None))
+        for name, state in states.items()
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        text = await scrape(client)
+    reported = {dependency: value(text, "pilotage_breaker_state", dependency=dependency) for dependency in states}
+    assert reported == {"kpi": 2.0, "talent": 1.0, "strategy": 0.0}
